@@ -1,0 +1,247 @@
+/*
+ * running_average_impl.h -- the loops of running_average.c for one data
+ * type. Included once per type with T (the C type of x and y) and SFX
+ * (the name suffix) defined; the state is double whatever T is.
+ */
+#define RA_CAT_(a, b) a##b
+#define RA_CAT(a, b) RA_CAT_(a, b)
+#define RA_FN(name) RA_CAT(name, SFX)
+
+/* element i of a strided T array as a double, and a store into one */
+#define RA_LD(p, i, s) ((double)*(const T *)((p) + (i) * (s)))
+#define RA_ST(p, i, s, v) (*(T *)((p) + (i) * (s)) = (T)(v))
+
+/*
+ * y_t = a y_{t-1} + b x_t for t = 1 .. n from y_0 = y; returns y_n.
+ *
+ * A plain loop waits a multiply and an add for every step. Here each
+ * block of RA_BLOCK steps first runs the recurrence from zero,
+ *     z_0 = b x_0,  z_k = a z_{k-1} + b x_k,
+ * which does not depend on the previous block, and then adds the carried
+ * state:  y_k = z_k + a^(k+1) y.  Only that last multiply-add is on the
+ * chain from block to block. The result differs from the plain loop by
+ * rounding only: a few units in the last place of sum |terms|.
+ * x and y may be the same array (every block is read before it is
+ * written).
+ */
+static inline double
+RA_FN(ra_recur)(npy_intp n,         /* steps */
+                const char *x,      /* x_1 */
+                npy_intp sx,        /* stride of x, bytes */
+                char *y,            /* y_1 */
+                npy_intp sy,        /* stride of y, bytes */
+                const double *p,    /* a^1 .. a^RA_BLOCK */
+                double a,           /* decay */
+                double b,           /* input weight */
+                double state)       /* y_0 */
+{
+    npy_intp i = 0;
+
+    for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
+        double z[RA_BLOCK];
+
+        z[0] = b * RA_LD(x, i, sx);
+        for (int k = 1; k < RA_BLOCK; k++) {
+            z[k] = a * z[k - 1] + b * RA_LD(x, i + k, sx);
+        }
+        for (int k = 0; k < RA_BLOCK; k++) {
+            RA_ST(y, i + k, sy, z[k] + p[k] * state);
+        }
+        state = z[RA_BLOCK - 1] + p[RA_BLOCK - 1] * state;
+    }
+    for (; i < n; i++) {
+        state = a * state + b * RA_LD(x, i, sx);
+        RA_ST(y, i, sy, state);
+    }
+    return state;
+}
+
+/* One whole series: its warm-up steps, then the constant recurrence. */
+static void
+RA_FN(ra_series)(enum ra_kind kind,     /* which running average */
+                 npy_intp n,            /* length of the series */
+                 const char *x,         /* x_1 */
+                 npy_intp sx,           /* stride of x, bytes */
+                 char *y,               /* y_1 */
+                 npy_intp sy,           /* stride of y, bytes */
+                 double N,              /* horizon */
+                 double initial,        /* y_0 */
+                 npy_int64 start)       /* steps already taken */
+{
+    ra_series s = ra_setup(kind, N, initial, start, n);
+    double state = s.state;
+    double p[RA_BLOCK];
+
+    if (!s.valid) {
+        for (npy_intp i = 0; i < n; i++) {
+            RA_ST(y, i, sy, NPY_NAN);
+        }
+        ra_flag_invalid();
+        return;
+    }
+
+    for (npy_intp j = 0; j < s.warm; j++) {
+        state = ra_warm_step(state, RA_LD(x, j, sx), s.start + 1.0 + j);
+        RA_ST(y, j, sy, state);
+    }
+
+    ra_powers(s.a, p);
+    n -= s.warm;
+    x += s.warm * sx;
+    y += s.warm * sy;
+    if (sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T)) {
+        RA_FN(ra_recur)(n, x, sizeof(T), y, sizeof(T), p, s.a, s.b, state);
+    }
+    else {
+        RA_FN(ra_recur)(n, x, sx, y, sy, p, s.a, s.b, state);
+    }
+}
+
+/*
+ * m series of length n advanced side by side, RA_LANES at a time: for
+ * each step t, every series of the group takes its step. This is the
+ * order of memory when the series index is the faster one (a running
+ * average down the rows of a C-ordered matrix), where one series at a
+ * time would touch a new cache line at every step.
+ */
+static void
+RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
+                npy_intp m,             /* number of series */
+                npy_intp n,             /* length of each series */
+                const char *x,          /* x[0, 0] */
+                npy_intp sxm,           /* x stride between series */
+                npy_intp sxn,           /* x stride along a series */
+                char *y,                /* y[0, 0] */
+                npy_intp sym,           /* y stride between series */
+                npy_intp syn,           /* y stride along a series */
+                const char *pN,         /* N of series 0 */
+                npy_intp sN,            /* stride of N */
+                const char *pinit,      /* initial of series 0 */
+                npy_intp sinit,         /* stride of initial */
+                const char *pstart,     /* start of series 0, or NULL */
+                npy_intp sstart)        /* stride of start */
+{
+    double a[RA_LANES], b[RA_LANES], state[RA_LANES], t0[RA_LANES];
+    npy_intp warm[RA_LANES];
+    int contiguous = sxm == (npy_intp)sizeof(T)
+                     && sym == (npy_intp)sizeof(T);
+
+    for (npy_intp lo = 0; lo < m; lo += RA_LANES) {
+        npy_intp L = m - lo < RA_LANES ? m - lo : RA_LANES;
+        npy_intp wmax = 0;
+        const char *xb = x + lo * sxm;
+        char *yb = y + lo * sym;
+
+        for (npy_intp k = 0; k < L; k++) {
+            npy_intp i = lo + k;
+            npy_int64 start = pstart ? *(const npy_int64 *)(pstart
+                                                            + i * sstart)
+                                     : 0;
+            ra_series s = ra_setup(kind, *(const double *)(pN + i * sN),
+                                   *(const double *)(pinit + i * sinit),
+                                   start, n);
+
+            if (!s.valid) {
+                ra_flag_invalid();
+            }
+            a[k] = s.a;
+            b[k] = s.b;
+            state[k] = s.state;
+            t0[k] = s.start + 1.0;
+            warm[k] = s.warm;
+            wmax = s.warm > wmax ? s.warm : wmax;
+        }
+
+        /* warm-up rows: each series on its own schedule */
+        for (npy_intp j = 0; j < wmax; j++) {
+            for (npy_intp k = 0; k < L; k++) {
+                double xv = RA_LD(xb + j * sxn, k, sxm);
+
+                state[k] = j < warm[k]
+                           ? ra_warm_step(state[k], xv, t0[k] + j)
+                           : a[k] * state[k] + b[k] * xv;
+                RA_ST(yb + j * syn, k, sym, state[k]);
+            }
+        }
+
+        /* the rest: the same coefficients at every step */
+        for (npy_intp j = wmax; j < n; j++) {
+            const char *xr = xb + j * sxn;
+            char *yr = yb + j * syn;
+
+            if (contiguous) {
+                const T *xc = (const T *)xr;
+                T *yc = (T *)yr;
+
+                for (npy_intp k = 0; k < L; k++) {
+                    state[k] = a[k] * state[k] + b[k] * (double)xc[k];
+                    yc[k] = (T)state[k];
+                }
+            }
+            else {
+                for (npy_intp k = 0; k < L; k++) {
+                    state[k] = a[k] * state[k] + b[k] * RA_LD(xr, k, sxm);
+                    RA_ST(yr, k, sym, state[k]);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * The inner loop NumPy calls. args are x, N, initial, [start,] y; steps
+ * holds their outer strides, then the core strides of x and y.
+ */
+static void
+RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
+               npy_intp const *steps)
+{
+    int w = kind == WARMUP_MEAN;
+    npy_intp m = dimensions[0], n = dimensions[1];
+    const char *x = args[0], *pN = args[1], *pinit = args[2];
+    const char *pstart = w ? args[3] : NULL;
+    char *y = args[3 + w];
+    npy_intp sx = steps[0], sN = steps[1], sinit = steps[2];
+    npy_intp sstart = w ? steps[3] : 0, sy = steps[3 + w];
+    npy_intp cx = steps[4 + w], cy = steps[5 + w];
+
+    if (m > 1 && n > 1 && (sy < 0 ? -sy : sy) < (cy < 0 ? -cy : cy)) {
+        RA_FN(ra_lanes)(kind, m, n, x, sx, cx, y, sy, cy,
+                        pN, sN, pinit, sinit, pstart, sstart);
+        return;
+    }
+    for (npy_intp i = 0; i < m; i++) {
+        npy_int64 start = w ? *(const npy_int64 *)(pstart + i * sstart) : 0;
+
+        RA_FN(ra_series)(kind, n, x + i * sx, cx, y + i * sy, cy,
+                         *(const double *)(pN + i * sN),
+                         *(const double *)(pinit + i * sinit), start);
+    }
+}
+
+void
+RA_FN(leaky_sum)(char **args, npy_intp const *dimensions,
+                 npy_intp const *steps, void *NPY_UNUSED(data))
+{
+    RA_FN(ra_loop)(LEAKY_SUM, args, dimensions, steps);
+}
+
+void
+RA_FN(ema)(char **args, npy_intp const *dimensions,
+           npy_intp const *steps, void *NPY_UNUSED(data))
+{
+    RA_FN(ra_loop)(EMA, args, dimensions, steps);
+}
+
+void
+RA_FN(warmup_mean)(char **args, npy_intp const *dimensions,
+                   npy_intp const *steps, void *NPY_UNUSED(data))
+{
+    RA_FN(ra_loop)(WARMUP_MEAN, args, dimensions, steps);
+}
+
+#undef RA_LD
+#undef RA_ST
+#undef RA_FN
+#undef RA_CAT
+#undef RA_CAT_

@@ -1,0 +1,25 @@
+"""Build the C extension sgdprob._gufuncs against the NumPy 2.x C API.
+
+Set SGDPROB_WERROR=1 to turn compiler warnings into errors (CI does).
+"""
+import os
+
+import numpy as np
+from setuptools import Extension, setup
+
+warnings = ["-Wall", "-Wextra", "-Wshadow"]
+if os.environ.get("SGDPROB_WERROR") == "1":
+    warnings.append("-Werror")
+
+gufuncs = Extension(
+    "sgdprob._gufuncs",
+    sources=["csrc/_gufuncs.c", "csrc/running_average.c"],
+    depends=["csrc/sgdprob.h", "csrc/running_average_impl.h"],
+    include_dirs=[np.get_include(), "csrc"],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                   ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
+    extra_compile_args=["-O3", "-std=c11", "-fno-math-errno",
+                        "-ffp-contract=off"] + warnings,
+)
+
+setup(ext_modules=[gufuncs])

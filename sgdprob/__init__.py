@@ -1,0 +1,18 @@
+"""sgdprob: the mathematics of SGD as fast, verified NumPy gufuncs.
+
+Running averages (a course's Problems 1 and 2 on SGD):
+
+- :func:`leaky_sum`   y_t = (1 - 1/N) y_{t-1} + x_t
+- :func:`ema`         mu_t = (1 - 1/N) mu_{t-1} + x_t / N
+- :func:`warmup_mean` the same with 1/min(t, N): a mean that warms up
+
+:mod:`sgdprob.gufuncs` holds the raw C gufuncs, :mod:`sgdprob.analytic`
+the closed forms they are checked against, and ``python -m sgdprob``
+prints a report that checks them.
+"""
+from . import analytic, gufuncs
+from ._running import ema, leaky_sum, warmup_mean
+
+__version__ = "0.1.0"
+
+__all__ = ["leaky_sum", "ema", "warmup_mean", "analytic", "gufuncs"]
