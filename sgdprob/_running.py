@@ -1,4 +1,6 @@
 """Running averages of a series: argument checks around the C gufuncs."""
+import numbers
+
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
@@ -15,8 +17,16 @@ _DTYPE_RULE = """\
     TypeError."""
 
 
-def _real_array(value, name):
+def _real_array(value, name, *, parameter=True):
+    """value as a real ndarray, or TypeError naming it.
+
+    A parameter may also be a Python int too large for int64 (it becomes
+    float64); the data x may not be an object array.
+    """
     arr = np.asarray(value)
+    if (parameter and arr.dtype == object
+            and all(isinstance(v, numbers.Real) for v in arr.flat)):
+        arr = arr.astype(np.float64)
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers (bool, integer or float), "
@@ -51,7 +61,7 @@ def _check_start(start):
 
 def _run(gufunc, x, params, axis, out):
     """Call gufunc on x along axis with params (already checked)."""
-    x = _real_array(x, "x")
+    x = _real_array(x, "x", parameter=False)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension (the series)")
     axis = normalize_axis_index(axis, x.ndim)
