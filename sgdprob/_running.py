@@ -135,8 +135,10 @@ def leaky_sum(x, N, *, axis=-1, initial=0.0, out=None):
 {dtypes}
 
     NaN in `x` propagates to every later output. Long series are advanced
-    several steps per multiply-add, so results may differ from a plain
-    loop by a few units in the last place of the sum of absolute terms.
+    several steps per multiply-add, and series along the faster-varying
+    axis of memory are advanced side by side, so results may differ from
+    a plain loop (and between memory layouts of the same data) by a few
+    units in the last place of the sum of absolute terms.
 
     Examples
     --------
