@@ -73,10 +73,17 @@ def tolerance(y_ref, A, dtype):
 
     float64 output: ROUNDING_UNITS * U64 * A_t. float32 output: the state
     is float64, so add the final rounding to float32, U32 |y_t|.
+
+    Underflow: a rounding below the normal range can be off by half the
+    smallest subnormal, in absolute terms. Over fewer than 2**50 steps
+    those add up to less than the smallest normal float64, which is the
+    floor of the float64 bound; float32 output adds half of its own
+    smallest subnormal.
     """
-    tol = ROUNDING_UNITS * U64 * A
+    tol = ROUNDING_UNITS * U64 * A + float(np.finfo(np.float64).tiny)
     if np.dtype(dtype) == np.float32:
-        tol = tol + U32 * np.abs(y_ref) * (1 + 1e-6)
+        tol = (tol + U32 * np.abs(y_ref) * (1 + 1e-6)
+               + float(np.finfo(np.float32).smallest_subnormal) / 2)
     return tol
 
 
