@@ -1,7 +1,6 @@
 """Property tests: identities of the running averages over generated
 shapes, strides, dtypes and parameters."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -37,7 +36,7 @@ def call(kind, x, N, axis, initial=0.0, start=0):
     return getattr(sgdprob, kind)(x, N, axis=axis, initial=initial)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(kind=st.sampled_from(KINDS), x=series(), N=horizons,
        initial=finite, start=st.integers(0, 50), data=st.data())
 def test_matches_reference(kind, x, N, initial, start, data):
@@ -49,7 +48,7 @@ def test_matches_reference(kind, x, N, initial, start, data):
     assert np.all(np.abs(y - ref) <= tolerance(ref, A, y.dtype))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(kind=st.sampled_from(KINDS), x=series(max_dims=2), N=horizons,
        cut=st.integers(0, 12), data=st.data())
 def test_chunks_continue_the_stream(kind, x, N, cut, data):
@@ -70,7 +69,7 @@ def test_chunks_continue_the_stream(kind, x, N, cut, data):
     assert np.all(np.abs(joined.astype(float) - whole.astype(float)) <= tol)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(x=series(max_dims=2), N=st.floats(1.0, 1e4), mu0=finite,
        data=st.data())
 def test_leaky_sum_is_N_times_ema(x, N, mu0, data):
@@ -83,7 +82,7 @@ def test_leaky_sum_is_N_times_ema(x, N, mu0, data):
     assert np.all(np.abs(y.astype(float) - N * mu.astype(float)) <= tol)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(c=finite, N=horizons, n=st.integers(0, 300),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_warmup_mean_of_constant_is_the_constant(c, N, n, dtype):
