@@ -27,8 +27,9 @@ from .datasets import least_squares_grads, load_diabetes
 
 __all__ = ["Check", "Section", "check", "format_table", "format_checks",
            "exit_status", "running_average_checks", "GradientStream",
-           "smooth_gradient_stream", "gradient_stream_section",
-           "write_plots", "main"]
+           "smooth_gradient_stream", "average_weights",
+           "expected_rel_error", "gradient_stream_section", "write_plots",
+           "main"]
 
 U = 2.0 ** -53          # unit roundoff of float64
 
@@ -260,7 +261,8 @@ def running_average_checks():
     # warmup_mean of c is c at every t >= 1, whatever N. The rounded
     # coefficients a = fl(1 - fl(1/m)), b = fl(1/m) sum to 1 within 2u,
     # so each step moves y off c by at most 2u |c|, and these errors decay
-    # like the input: at most 2u m |c| (1 + 2uN), below 3u m |c|. Bound
+    # like the input: in all at most 2u m |c| (1 + 4u m) (the rounded a
+    # may exceed 1 - 1/m by 2u), below 3u m |c|. Bound
     # (1) has |y| <= |c| and |b x| <= |c|. Here m = min(T, N): T for
     # N = inf, where the plain mean never forgets.
     c, T = 0.1, 1000
@@ -283,7 +285,8 @@ def running_average_checks():
         last = parts[-1][-1]
     m = min(T, N)
     tol = _kernel_rounding(m, abs(c), abs(c)) + 3 * U * m * abs(c)
-    rows.append(check(f"warmup_mean of c, 3 chunks via start (N={N:g})", _warmup_of_constant(c, T), np.concatenate(parts),
+    rows.append(check(f"warmup_mean of c, 3 chunks via start (N={N:g})",
+                      _warmup_of_constant(c, T), np.concatenate(parts),
                       tol))
 
     return Section(
@@ -345,7 +348,7 @@ def smooth_gradient_stream(Ns=(10.0, 100.0, 1000.0), epochs=25, seed=2004):
     phi = np.zeros(X.shape[1] + 1)
     G = least_squares_grads(X, y, phi)
     g = G.mean(axis=0)
-    trace_sigma = float(np.sum(G.var(axis=0)))       # tr of (1/n) sum ...
+    trace_sigma = float(np.sum(G.var(axis=0)))   # population variances
 
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(n) for _ in range(epochs)])
@@ -442,26 +445,27 @@ def gradient_stream_section(gs, times=(10, 100, 1000, 10_000)):
     noise = gs.predicted_noise()
     headers = (["average", "N"] + [f"t={t:g}" for t in times]
                + ["RMS t>5N", "iid noise"])
+
+    def measured(name, i):
+        err = gs.rel_err[name][i]
+        late = err[int(5 * gs.Ns[i]):]
+        rms = math.sqrt(float(np.mean(late ** 2)))
+        return ([name, f"{gs.Ns[i]:g}"]
+                + [f"{err[t - 1]:.3f}" for t in times]
+                + [f"{rms:.3f}", f"{noise[i]:.3f}"])
+
+    def expected(kind, i):
+        vals = [expected_rel_error(kind, gs.Ns[i], t, n, gs.g,
+                                   gs.trace_sigma) for t in times]
+        return ["  expected RMS", ""] + [f"{v:.3f}" for v in vals] + ["", ""]
+
     rows = []
-    for i, N in enumerate(gs.Ns):
-        late = slice(int(5 * N), T)
-        for name in ("ema", "leaky_sum/N", "expected", "warmup_mean",
-                     "expected"):
-            if name == "expected":
-                kind = rows[-1][0]
-                kind = "ema" if kind == "leaky_sum/N" else kind
-                vals = [expected_rel_error(kind, N, t, n, gs.g,
-                                           gs.trace_sigma) for t in times]
-                rows.append(["  expected RMS", ""]
-                            + [f"{v:.3f}" for v in vals] + ["", ""])
-                continue
-            err = gs.rel_err[name][i]
-            rms = math.sqrt(float(np.mean(err[late] ** 2)))
-            rows.append([name, f"{N:g}"]
-                        + [f"{err[t - 1]:.3f}" for t in times]
-                        + [f"{rms:.3f}", f"{noise[i]:.3f}"])
-        if i < len(gs.Ns) - 1:
+    for i in range(len(gs.Ns)):
+        if i:
             rows.append([""] * len(headers))
+        rows += [measured("ema", i), measured("leaky_sum/N", i),
+                 expected("ema", i),
+                 measured("warmup_mean", i), expected("warmup_mean", i)]
 
     big = gs.Ns[-1]
     bias = ", ".join(f"{math.exp(t * math.log1p(-1 / big)):.3f}"
@@ -624,6 +628,9 @@ def write_plots(directory, gs):
 # ---------------------------------------------------------------------------
 # Command line
 
+# The sections in the order they are printed. Each takes the data shared
+# by the sections (computed once in main) and returns a Section; a new
+# section is one more entry here.
 SECTIONS = [
     lambda ctx: running_average_checks(),
     lambda ctx: gradient_stream_section(ctx["stream"]),
@@ -646,7 +653,7 @@ def _parser():
 
 def main(argv=None):
     """Print the report; return 0 if every check passes, else 1 (2 if
-    --plots is asked for without matplotlib)."""
+    --plots cannot be honoured: no matplotlib, or DIR cannot be made)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.plots is not None:
         try:
@@ -654,6 +661,12 @@ def main(argv=None):
         except ImportError:
             print("python -m sgdprob: --plots needs matplotlib; install "
                   "it with  pip install 'sgdprob[plots]'", file=sys.stderr)
+            return 2
+        try:
+            Path(args.plots).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"python -m sgdprob: --plots {args.plots}: cannot make "
+                  f"the directory ({exc.strerror})", file=sys.stderr)
             return 2
 
     ctx = {"stream": smooth_gradient_stream()}

@@ -104,6 +104,15 @@ def test_cli_plots_without_matplotlib(tmp_path):
     assert not (tmp_path / "f").exists()
 
 
+def test_cli_plots_into_a_file(tmp_path):
+    pytest.importorskip("matplotlib")
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a directory")
+    proc = run_cli("--plots", str(blocker), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "cannot make the directory" in proc.stderr
+
+
 def test_failing_row_gives_exit_status_1():
     good = check("one is one", 1.0, 1.0, 0.0)
     bad = check("two is three", 2.0, 3.0, 0.5)
