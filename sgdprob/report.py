@@ -14,6 +14,7 @@ check passes when the largest error over the series is within its bound.
 """
 import argparse
 import math
+import os
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -672,7 +673,20 @@ def main(argv=None):
     ctx = {"stream": smooth_gradient_stream()}
     sections = [make(ctx) for make in SECTIONS]
     checks = [c for s in sections for c in s.checks]
+    try:
+        _print_report(sections, checks)
+    except BrokenPipeError:
+        # The reader stopped reading (python -m sgdprob | head): say
+        # nothing more, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_status(checks)
+    if args.plots is not None:
+        for path in write_plots(args.plots, ctx["stream"]):
+            print(f"wrote {path}")
+    return exit_status(checks)
 
+
+def _print_report(sections, checks):
     print("sgdprob report: running averages (Problems 1 and 2 of a course "
           "on SGD)")
     print()
@@ -690,7 +704,3 @@ def main(argv=None):
     failed = sum(not c.passed for c in checks)
     print(f"{len(checks)} checks: {len(checks) - failed} passed, "
           f"{failed} failed.")
-    if args.plots is not None:
-        for path in write_plots(args.plots, ctx["stream"]):
-            print(f"wrote {path}")
-    return exit_status(checks)

@@ -16,13 +16,13 @@ U = 2.0 ** -53
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def run_cli(*args, cwd, env_code=None):
+def run_cli(*args, cwd, code=None):
     """python -m sgdprob ARGS, run outside the source tree so that the
     installed package is the one imported."""
-    if env_code is None:
+    if code is None:
         cmd = [sys.executable, "-m", "sgdprob", *args]
     else:
-        cmd = [sys.executable, "-c", env_code, *args]
+        cmd = [sys.executable, "-c", code, *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                           timeout=120)
 
@@ -96,8 +96,7 @@ def test_cli_plots_without_matplotlib(tmp_path):
     # A None entry in sys.modules makes "import matplotlib" fail.
     code = ("import sys; sys.modules['matplotlib'] = None; "
             "from sgdprob.report import main; sys.exit(main(sys.argv[1:]))")
-    proc = run_cli("--plots", str(tmp_path / "f"), cwd=tmp_path,
-                   env_code=code)
+    proc = run_cli("--plots", str(tmp_path / "f"), cwd=tmp_path, code=code)
     assert proc.returncode == 2
     assert "needs matplotlib" in proc.stderr
     assert "pip install" in proc.stderr
