@@ -602,14 +602,14 @@ def plot_gradient_stream(gs, path, coordinate="intercept", N=100.0):
              label="iid: sqrt(tr Sigma / (2N - 1)) / |g|")
     for m in (n, 2 * n):
         ax2.axvline(m, color="0.6", lw=0.8)
-    ax2.text(n / 1.08, 1.2e-3, f"t = n, 2n (n = {n}): after whole\n"
+    ax2.text(n * 1.08, 7.0, f"t = n, 2n (n = {n}): after whole\n"
              "passes the plain mean is g", fontsize=7, color="0.3",
-             ha="right", va="bottom")
+             ha="left", va="top")
     ax2.set(xscale="log", yscale="log", xlim=(1, T), ylim=(1e-3, 10),
             xlabel="step t",
             ylabel="|avg_t - g| / |g|",
             title=f"Relative error over all {gs.G.shape[1]} coordinates")
-    ax2.legend(loc="upper right", fontsize=7, ncol=2)
+    ax2.legend(loc="lower left", fontsize=7, ncol=2)
     fig.suptitle("Averaging the per-sample gradients of least squares on "
                  "the diabetes data (phi = 0)")
     fig.savefig(path, dpi=110)
