@@ -1,0 +1,706 @@
+"""The report: every claim about the running averages checked against the
+kernels, then the averages at work on the gradients of a real data set.
+
+    python -m sgdprob [--plots DIR]
+
+Each section is a function that returns a :class:`Section`: a title, rows
+of :class:`Check` (claim, analytic value, kernel value, error, tolerance)
+and lines of text. :func:`main` prints the sections top to bottom and
+returns 1 if any check fails, else 0. A new section is one more function
+in :data:`SECTIONS`.
+
+Tolerances are rounding bounds derived in the comments next to them; a
+check passes when the largest error over the series is within its bound.
+"""
+import argparse
+import math
+import os
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import analytic
+from ._running import ema, leaky_sum, warmup_mean
+from .datasets import least_squares_grads, load_diabetes
+
+__all__ = ["Check", "Section", "check", "format_table", "format_checks",
+           "exit_status", "running_average_checks", "GradientStream",
+           "smooth_gradient_stream", "average_weights",
+           "expected_rel_error", "gradient_stream_section", "write_plots",
+           "main"]
+
+U = 2.0 ** -53          # unit roundoff of float64
+
+# ---------------------------------------------------------------------------
+# Rounding bounds
+#
+# Every kernel runs y_t = a y_{t-1} + b x_t in float64, with a = 1 - 1/N,
+# and b = 1 (leaky_sum) or 1/N (ema, warmup_mean once t >= N).
+#
+# (1) Rounding inside the kernel. Against the same recurrence run exactly
+#     with the kernel's own a and b, the error is at most
+#     KERNEL_UNITS u A_t, where A_t = a A_{t-1} + a |y_{t-1}| + |b x_t| is
+#     the recurrence run on absolute values (an error made at step j decays
+#     like everything else). A plain loop makes 3 roundings per step; a
+#     kernel that advances K steps per dependency link makes at most K + 4
+#     (its power a^(k+1) takes k + 1 products); any K up to 32 stays
+#     within 40.
+#     With |y| <= S and |b x| <= X, A_t <= sum_{k<t} a^k (S + X)
+#     <= m (S + X), where m = min(t, N) (the sum of a^k is at most t and
+#     at most 1 / (1 - a) = N).
+KERNEL_UNITS = 40
+
+
+def _kernel_rounding(m, S, X):
+    """Bound (1): m = min(t, N), S >= |y|, X >= |b x|."""
+    return KERNEL_UNITS * U * m * (S + X)
+
+
+# (2) Rounding of the coefficients. a = fl(1 - fl(1/N)) differs from
+#     r = 1 - 1/N by at most u (1 + u). The exact solution
+#     y_t = sum_{k<t} a^k b x_{t-k} + a^t y_0 changes with a at the rate
+#     sum_{k<t} k a^(k-1) |b x| + t a^(t-1) |y_0| <= m^2 X + m |y_0|
+#     (the first sum is at most t^2 / 2 and at most 1 / (1 - a)^2 = N^2,
+#     the last term at most t and at most about N / e). So the computed a
+#     moves y_t by at most u (1 + u)(1 + 2 u N)(m^2 X + m |y_0|), and we
+#     bound (1 + u)(1 + 2 u N) by 2. For ema, b = fl(1/N) is within u of
+#     1/N (relative), which moves y_t by at most u m X more.
+def _coefficient_rounding(m, X, y0=0.0, b_rounded=False):
+    """Bound (2): a (and b if b_rounded) rounded from 1 - 1/N (and 1/N)."""
+    return 2 * U * (m * m * X + m * abs(y0)) + (U * m * X if b_rounded
+                                                 else 0.0)
+
+
+# (3) Rounding of the closed forms in sgdprob.analytic, which compute
+#     r^t = exp(e) and 1 - r^t = -expm1(e) with e = t log1p(-1/N). We allow
+#     each of log1p, exp and expm1 4 units in the last place (8u). fl(1/N)
+#     errs by u and log1p amplifies a relative error of its argument
+#     x = -1/N by kappa = |x / ((1 + x) log1p(x))| (1.05 at N = 10), so
+#     e has relative error (kappa + 9) u (the product with t adds u);
+#     exp(e) then has relative error |e| (kappa + 9) u + 8u, and -expm1(e)
+#     at most (kappa + 9) u + 8u (because |e| e^e / (1 - e^e) <= 1). The
+#     products with c and y_0 and the sum add at most 3 roundings. For
+#     N c (1 - r^t) + r^t y_0 (leaky_sum), and c (1 - r^t) + r^t mu_0
+#     (ema) with the scale N |c| + |y_0| replaced by |c| + |mu_0|:
+#         u scale (kappa + 20 + |e| (kappa + 9)).
+def _closed_form_rounding(t, N, scale):
+    """Bound (3) for t steps (the largest t of a series) at horizon N."""
+    x = -1.0 / N
+    kappa = abs(x / ((1.0 + x) * math.log1p(x)))
+    e = abs(t * math.log1p(x))
+    return U * scale * (kappa + 20.0 + e * (kappa + 9.0))
+
+
+# ---------------------------------------------------------------------------
+# Checks, sections and tables
+
+@dataclass(frozen=True)
+class Check:
+    """One claim checked against the kernels.
+
+    `analytic` and `kernel` are the values compared (for a series, their
+    last entries); `error` is the largest absolute difference over the
+    series and `tol` the bound it must stay within.
+    """
+
+    claim: str
+    analytic: float
+    kernel: float
+    error: float
+    tol: float
+
+    @property
+    def passed(self):
+        """True if error <= tol (a NaN error fails)."""
+        return bool(self.error <= self.tol)
+
+
+def check(claim, analytic_value, kernel_value, tol):
+    """A :class:`Check` comparing two arrays (or numbers) element by
+    element: the error is the largest absolute difference."""
+    a, k = np.broadcast_arrays(np.asarray(analytic_value, dtype=float),
+                               np.asarray(kernel_value, dtype=float))
+    if a.size == 0:
+        raise ValueError(f"nothing to compare for the claim {claim!r}")
+    if np.isfinite(a).all() and np.isfinite(k).all():
+        error = float(np.max(np.abs(k - a)))
+    else:
+        error = math.nan                            # fails the check
+    return Check(claim, float(a.flat[-1]), float(k.flat[-1]), error,
+                 float(tol))
+
+
+@dataclass
+class Section:
+    """A part of the report: a title, checks, then lines of text."""
+
+    title: str
+    checks: list = field(default_factory=list)
+    text: list = field(default_factory=list)
+
+
+def format_table(headers, rows, align=None):
+    """Rows of strings as a plain-text table with a rule under the header.
+
+    `align` is a string of 'l' and 'r', one per column (default: the
+    first column left, the others right).
+    """
+    align = align or "l" + "r" * (len(headers) - 1)
+    widths = [max(len(str(c)) for c in col)
+              for col in zip(headers, *rows)]
+
+    def line(cells):
+        out = [str(c).ljust(w) if a == "l" else str(c).rjust(w)
+               for c, w, a in zip(cells, widths, align)]
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule] + [line(r) for r in rows])
+
+
+def format_checks(checks):
+    """The table of checks: claim, analytic, kernel, abs error,
+    tolerance, PASS or FAIL."""
+    headers = ["claim", "analytic", "kernel", "abs error", "tolerance",
+               "result"]
+    rows = [[c.claim, f"{c.analytic:.7g}", f"{c.kernel:.7g}",
+             f"{c.error:.1e}", f"{c.tol:.1e}",
+             "PASS" if c.passed else "FAIL"] for c in checks]
+    return format_table(headers, rows, "lrrrrl")
+
+
+def exit_status(checks):
+    """0 if every check passes, else 1."""
+    return 0 if all(c.passed for c in checks) else 1
+
+
+def _para(text):
+    """A paragraph of the report, wrapped at 78 columns; '~' is a space
+    that does not break a line."""
+    return textwrap.fill(text, 78, break_on_hyphens=False).replace("~", " ")
+
+
+# ---------------------------------------------------------------------------
+# Section A: the running averages against their closed forms
+
+def running_average_checks():
+    """Each claim about leaky_sum, ema and warmup_mean, as a check."""
+    rows = []
+
+    # leaky_sum of a constant c tends to N c. After T = 60 N steps from 0
+    # the closed form N c (1 - r^T) is short of the limit by
+    # r^T N |c| <= e^-60 N |c|; the kernel adds bounds (1) and (2) with
+    # m = N, |b x| = |c| and |y| <= N |c|, and N c itself one rounding.
+    for c, N in [(1.0, 10.0), (-2.5, 1000.0), (0.3, 100.0)]:
+        T = int(60 * N)
+        y = leaky_sum(np.full(T, c), N)
+        left = math.exp(T * math.log1p(-1.0 / N)) * N * abs(c)
+        tol = (left + _kernel_rounding(N, N * abs(c), abs(c))
+               + _coefficient_rounding(N, abs(c)) + U * N * abs(c))
+        rows.append(check(f"leaky_sum of c -> N c (c={c:g}, N={N:g})",
+                          analytic.leaky_sum_limit(c, N), y[-1], tol))
+
+    # leaky_sum of c at every t = 1..T: N c (1 - r^t) + r^t y_0. Bounds
+    # (1) and (2) with m = min(T, N), |y| <= m |c| + |y_0|, and (3).
+    for c, N, y0, T in [(1.0, 8.0, 0.0, 40), (0.7, 50.0, -20.0, 200)]:
+        t = np.arange(1, T + 1)
+        y = leaky_sum(np.full(T, c), N, initial=y0)
+        m = min(T, N)
+        S = m * abs(c) + abs(y0)
+        tol = (_kernel_rounding(m, S, abs(c))
+               + _coefficient_rounding(m, abs(c), y0)
+               + _closed_form_rounding(T, N, N * abs(c) + abs(y0)))
+        rows.append(check(
+            f"leaky_sum of c, t=1..{T} (c={c:g}, N={N:g}, y0={y0:g})",
+            analytic.leaky_sum_of_constant(c, N, t, initial=y0), y, tol))
+
+    # y_t is the running average of N x_t: leaky_sum(x) = ema(N x), on a
+    # random stream. Each side within bounds (1) and (2) of the exact
+    # recurrence, with |b x| <= X = max |x| and |y| <= m X (for ema(N x),
+    # b N x = x up to the 2 roundings of N x and 1/N: 2u m X more).
+    rng = np.random.default_rng(20040407)
+    x = rng.normal(1.0, 2.0, size=5000)
+    N = 100.0
+    X = float(np.max(np.abs(x)))
+    m = min(x.size, N)
+    tol = (2 * (_kernel_rounding(m, m * X, X) + _coefficient_rounding(m, X))
+           + 2 * U * m * X)
+    rows.append(check(f"leaky_sum(x) = ema(N x), random x (N={N:g})",
+                      ema(N * x, N), leaky_sum(x, N), tol))
+
+    # y_t = N mu_t: leaky_sum(x, initial=N mu_0) = N ema(x, initial=mu_0).
+    # Both sides as above, with |y_0| = N |mu_0| (the ema's error is scaled
+    # by N); the products N mu_0 and N mu_t add u N |mu_0| and u |y|, and
+    # ema's b = fl(1/N) adds u m X.
+    N, mu0 = 30.0, 2.0
+    m = min(x.size, N)
+    y0 = N * mu0
+    S = m * X + abs(y0)
+    tol = (2 * (_kernel_rounding(m, S, X) + _coefficient_rounding(m, X, y0))
+           + U * m * X + U * S + U * abs(y0))
+    rows.append(check(f"y_t = N mu_t, random x (N={N:g}, mu0={mu0:g})",
+                      analytic.leaky_sum_from_ema(ema(x, N, initial=mu0), N),
+                      leaky_sum(x, N, initial=y0), tol))
+
+    # ema of c at every t = 1..T: c (1 - r^t) + r^t mu_0. Bounds (1), (2)
+    # with |b x| = |c| / N and |y| <= m |c| / N + |mu_0|, and (3).
+    for c, N, mu0, T in [(3.0, 20.0, 0.0, 100), (-1.5, 500.0, 4.0, 3000)]:
+        t = np.arange(1, T + 1)
+        mu = ema(np.full(T, c), N, initial=mu0)
+        m = min(T, N)
+        X = abs(c) / N * (1 + U)
+        tol = (_kernel_rounding(m, m * X + abs(mu0), X)
+               + _coefficient_rounding(m, X, mu0, b_rounded=True)
+               + _closed_form_rounding(T, N, abs(c) + abs(mu0)))
+        rows.append(check(
+            f"ema of c, t=1..{T} (c={c:g}, N={N:g}, mu0={mu0:g})",
+            analytic.ema_of_constant(c, N, t, initial=mu0), mu, tol))
+
+    # warmup_mean of c is c at every t >= 1, whatever N. The rounded
+    # coefficients a = fl(1 - fl(1/m)), b = fl(1/m) sum to 1 within 2u,
+    # so each step moves y off c by at most 2u |c|, and these errors decay
+    # like the input: in all at most 2u m |c| (1 + 4u m) (the rounded a
+    # may exceed 1 - 1/m by 2u), below 3u m |c|. Bound
+    # (1) has |y| <= |c| and |b x| <= |c|. Here m = min(T, N): T for
+    # N = inf, where the plain mean never forgets.
+    c, T = 0.1, 1000
+    Ns = np.array([1.0, 10.0, np.inf])
+    ys = warmup_mean(np.full(T, c), Ns)           # one call, one row per N
+    for N, y in zip(Ns, ys):
+        m = min(T, N)
+        tol = _kernel_rounding(m, abs(c), abs(c)) + 3 * U * m * abs(c)
+        rows.append(check(f"warmup_mean of c is c, t=1..{T} (N={N:g})",
+                          _warmup_of_constant(c, T), y, tol))
+
+    # The same, fed in three chunks, each continued from the last output
+    # with start = the number of inputs already seen; N = 300 puts the end
+    # of the warm-up inside the second chunk.
+    N, cuts = 300.0, [0, 137, 600, T]
+    xs = np.full(T, c)
+    parts, last = [], 0.0
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        parts.append(warmup_mean(xs[lo:hi], N, initial=last, start=lo))
+        last = parts[-1][-1]
+    m = min(T, N)
+    tol = _kernel_rounding(m, abs(c), abs(c)) + 3 * U * m * abs(c)
+    rows.append(check(f"warmup_mean of c, 3 chunks via start (N={N:g})",
+                      _warmup_of_constant(c, T), np.concatenate(parts),
+                      tol))
+
+    return Section(
+        "A. Running averages of a series: each claim against the kernels",
+        rows,
+        [_para("'analytic' is the right-hand side of the claim (a closed "
+               "form, or the kernel it is related to), 'kernel' the "
+               "left-hand side, both at the last step of the series; "
+               "'abs error' is the largest difference over the series "
+               "and 'tolerance' the rounding bound derived in "
+               "sgdprob/report.py. r~=~1~-~1/N.")])
+
+
+def _warmup_of_constant(c, T):
+    """warmup_mean of c at t = 1..T, from the closed form (c for all t)."""
+    return analytic.warmup_mean_of_constant(c, 1.0, np.arange(1, T + 1))
+
+
+# ---------------------------------------------------------------------------
+# Section B: smoothing the per-sample gradients of a real least-squares fit
+
+@dataclass
+class GradientStream:
+    """Per-sample gradients of the diabetes fit, streamed and smoothed.
+
+    `G` holds one gradient per patient (n, p); `stream` is the order in
+    which SGD would visit them (T, p); `averages` maps 'ema',
+    'warmup_mean' and 'leaky_sum/N' to arrays (len(Ns), T, p); `rel_err`
+    maps the same names to |avg_t - g| / |g|, shape (len(Ns), T).
+    """
+
+    G: np.ndarray
+    g: np.ndarray
+    trace_sigma: float
+    stream: np.ndarray
+    Ns: np.ndarray
+    averages: dict
+    rel_err: dict
+    feature_names: tuple
+
+    def predicted_noise(self):
+        """sqrt(tr Sigma / (2N - 1)) / |g| for each N: the RMS relative
+        error of an EMA of independent samples once t >> N."""
+        return (np.sqrt(self.trace_sigma / (2 * self.Ns - 1))
+                / np.linalg.norm(self.g))
+
+
+def smooth_gradient_stream(Ns=(10.0, 100.0, 1000.0), epochs=25, seed=2004):
+    """Run the three averages over the diabetes gradient stream.
+
+    The model is least squares on the standardized features with an
+    intercept, at phi = 0: where SGD starts, and far from the optimum (at
+    the least-squares solution the mean gradient g is 0, and an error
+    relative to |g| means nothing). The stream visits the 442 patients in
+    a fresh random order in each of `epochs` passes.
+    """
+    X, y, names = load_diabetes()
+    n = len(y)
+    phi = np.zeros(X.shape[1] + 1)
+    G = least_squares_grads(X, y, phi)
+    g = G.mean(axis=0)
+    trace_sigma = float(np.sum(G.var(axis=0)))   # population variances
+
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(n) for _ in range(epochs)])
+    stream = G[order]                                 # (T, p)
+
+    # One call per average runs every coordinate and every N: the stream
+    # is (T, p) with time on axis 0, and N of shape (k, 1) broadcasts
+    # against the p coordinates, giving (k, T, p).
+    Ns = np.asarray(Ns, dtype=float)
+    Nk = Ns[:, None]
+    averages = {
+        "ema": ema(stream, Nk, axis=0),
+        "warmup_mean": warmup_mean(stream, Nk, axis=0),
+        "leaky_sum/N": leaky_sum(stream, Nk, axis=0) / Ns[:, None, None],
+    }
+    norm_g = np.linalg.norm(g)
+    rel_err = {k: np.linalg.norm(v - g, axis=-1) / norm_g
+               for k, v in averages.items()}
+    return GradientStream(G, g, trace_sigma, stream, Ns, averages, rel_err,
+                          names + ("intercept",))
+
+
+def average_weights(kind, N, t):
+    """Weights w_1..w_t with avg_t = sum_s w_s x_s, from the definitions.
+
+    ema: w_s = (1/N) r^(t-s), r = 1 - 1/N. warmup_mean: w_s = (1/m_s)
+    prod_{j=s+1}^{t} (1 - 1/m_j), m_j = min(j, N). Computed in closed
+    form with NumPy, independently of the kernels.
+    """
+    s = np.arange(1, t + 1, dtype=float)
+    if kind == "ema":
+        return np.exp((t - s) * np.log1p(-1.0 / N)) / N
+    m = np.minimum(s, N)
+    with np.errstate(divide="ignore"):
+        log_a = np.log1p(-1.0 / m)                  # -inf where m = 1
+    later = np.concatenate([np.cumsum(log_a[::-1])[::-1][1:], [0.0]])
+    return np.exp(later) / m
+
+
+def expected_rel_error(kind, N, t, n, g, trace_sigma):
+    """RMS of |avg_t - g| / |g| over the random orders of the stream.
+
+    The stream visits the n samples in a fresh random order in each pass.
+    Within a pass two different draws have covariance -Sigma / (n - 1),
+    and passes are independent, so with W1_e, W2_e the sums of the
+    weights and of their squares over pass e,
+
+        E |avg_t - g|^2 = (1 - sum_s w_s)^2 |g|^2
+                          + tr Sigma sum_e (n W2_e - W1_e^2) / (n - 1).
+
+    The first term is the start-up bias (r^t for ema, 0 for warmup_mean).
+    """
+    w = average_weights(kind, N, t)
+    epoch = np.arange(t) // n
+    W1 = np.bincount(epoch, w)
+    W2 = np.bincount(epoch, w * w)
+    # Each term is >= 0 (Cauchy-Schwarz: W1^2 <= n W2 over a pass of n);
+    # a whole pass with equal weights gives 0, up to rounding.
+    var = trace_sigma * max(float(np.sum((n * W2 - W1 ** 2) / (n - 1))),
+                            0.0)
+    g2 = float(np.dot(g, g))
+    return math.sqrt((1.0 - w.sum()) ** 2 * g2 + var) / math.sqrt(g2)
+
+
+def gradient_stream_section(gs, times=(10, 100, 1000, 10_000)):
+    """Checks on the real stream, and the table of relative errors."""
+    n, p = gs.G.shape
+    T = gs.stream.shape[0]
+    Xg = float(np.max(np.abs(gs.G)))
+    checks = []
+
+    # After one pass the cumulative mean (warmup_mean with N = inf) has
+    # seen every patient once: it is the full-data mean gradient g. The
+    # warm-up bounds of section A with m = n and |y|, |x| <= max |G|;
+    # NumPy's mean of n terms adds gamma_n max |G| and one division.
+    one_pass = warmup_mean(gs.stream[:n], np.inf, axis=0)[-1]
+    tol = (_kernel_rounding(n, Xg, Xg) + 3 * U * n * Xg
+           + (n * U / (1 - n * U) + U) * Xg)
+    checks.append(check(f"warmup_mean(N=inf) after one pass = g (n={n})",
+                        gs.g, one_pass, tol))
+
+    # leaky_sum / N = ema on the real stream, for each N: leaky_sum within
+    # (1) + (2) of the exact recurrence (|b x| <= max|G|, |y| <= m max|G|),
+    # scaled by 1/N, plus the division; ema the same at scale 1/N, plus
+    # its rounded b.
+    for i, N in enumerate(gs.Ns):
+        m = min(T, N)
+        lk = _kernel_rounding(m, m * Xg, Xg) + _coefficient_rounding(m, Xg)
+        tol = 2 * lk / N + 2 * U * m * Xg / N
+        checks.append(check(f"leaky_sum/N = ema on the stream (N={N:g})",
+                            gs.averages["ema"][i],
+                            gs.averages["leaky_sum/N"][i], tol))
+
+    noise = gs.predicted_noise()
+    headers = (["average", "N"] + [f"t={t:g}" for t in times]
+               + ["RMS t>5N", "iid noise"])
+
+    def measured(name, i):
+        err = gs.rel_err[name][i]
+        late = err[int(5 * gs.Ns[i]):]
+        rms = math.sqrt(float(np.mean(late ** 2)))
+        return ([name, f"{gs.Ns[i]:g}"]
+                + [f"{err[t - 1]:.3f}" for t in times]
+                + [f"{rms:.3f}", f"{noise[i]:.3f}"])
+
+    def expected(kind, i):
+        vals = [expected_rel_error(kind, gs.Ns[i], t, n, gs.g,
+                                   gs.trace_sigma) for t in times]
+        return ["  expected RMS", ""] + [f"{v:.3f}" for v in vals] + ["", ""]
+
+    rows = []
+    for i in range(len(gs.Ns)):
+        if i:
+            rows.append([""] * len(headers))
+        rows += [measured("ema", i), measured("leaky_sum/N", i),
+                 expected("ema", i),
+                 measured("warmup_mean", i), expected("warmup_mean", i)]
+
+    big = gs.Ns[-1]
+    bias = ", ".join(f"{math.exp(t * math.log1p(-1 / big)):.3f}"
+                     for t in times[:-1])
+    text = [
+        _para(f"Least squares on the diabetes data (Efron et al. 2004): "
+              f"n~=~{n} patients, {p - 1} standardized features and an "
+              f"intercept, at phi~=~0, where SGD starts (at the "
+              f"least-squares solution g~=~0, and an error relative to "
+              f"|g| would mean nothing). The stream: {T // n} passes, each "
+              f"in a fresh random order, T~=~{T} per-sample gradients g_r "
+              f"in R^{p}; |g|~=~{np.linalg.norm(gs.g):.2f}, tr~Sigma~=~"
+              f"{gs.trace_sigma:.4g} (Sigma: the covariance of one sampled "
+              f"gradient)."),
+        "",
+        "Relative error |avg_t - g| / |g| at step t:",
+        "",
+        format_table(headers, rows, "lrrrrrrr"),
+        "",
+        _para(f"ema starts at 0, so its mean is (1 - r^t) g: a start-up "
+              f"bias of relative size r^t~=~(1~-~1/N)^t ({bias} at "
+              f"N~=~{big:g} and t~=~"
+              f"{', '.join(f'{t:g}' for t in times[:-1])}) that takes a "
+              f"few times N steps to fade. warmup_mean is the plain mean "
+              f"while t <= N: no start-up bias, only the noise of a "
+              f"t-sample mean. leaky_sum/N is ema (y_t~=~N~mu_t). For "
+              f"t >> N all three fluctuate about g; for independent "
+              f"samples the RMS relative error is "
+              f"sqrt(tr~Sigma~/~(2N~-~1))~/~|g| ('iid noise'), and "
+              f"drawing each pass without replacement lowers it once N is "
+              f"comparable to n~=~{n}. 'expected RMS' is the exact RMS "
+              f"over the random orders, from the weights each average "
+              f"gives the samples (expected_rel_error); one stream "
+              f"scatters about it."),
+    ]
+    return Section("B. Smoothing the per-sample gradients of a real "
+                   "least-squares fit", checks, text)
+
+
+# ---------------------------------------------------------------------------
+# Figures
+
+def _pyplot_free_figure(figsize):
+    """A matplotlib Figure drawn by the Agg backend (no GUI, no pyplot)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_leaky_sum_of_constant(path):
+    """Leaky sums of a constant converging to N c, closed form drawn over."""
+    fig = _pyplot_free_figure((10, 4.2))
+    ax1, ax2 = fig.subplots(1, 2)
+    T = 20_000
+    t = np.arange(1, T + 1)
+    marks = np.unique(np.geomspace(1, T, 25).astype(int))
+    Ns = np.array([10.0, 100.0, 1000.0])
+    colors = ["tab:blue", "tab:orange", "tab:green"]
+
+    c = 1.0
+    ys = leaky_sum(np.full(T, c), Ns)     # (3, T): one row per N
+    for N, y, col in zip(Ns, ys, colors):
+        ax1.plot(t, y, color=col, lw=2, label=f"leaky_sum, N = {N:g}")
+        ax1.plot(marks, analytic.leaky_sum_of_constant(c, N, marks), "o",
+                 ms=4, mfc="none", color="k")
+        ax1.axhline(N * c, color=col, ls=":", lw=1)
+    ax1.plot([], [], "o", ms=4, mfc="none", color="k",
+             label="closed form N c (1 - r^t)")
+    ax1.plot([], [], ":", color="gray", label="limit N c")
+    ax1.set(xscale="log", yscale="log", xlabel="step t", ylabel="y_t",
+            title=f"Constant input c = {c:g}: y_t grows like c t, "
+                  "then stops at N c")
+    ax1.legend(loc="upper left", fontsize=8)
+
+    c = -2.5
+    ys = leaky_sum(np.full(T, c), Ns)
+    for N, y, col in zip(Ns, ys, colors):
+        ax2.plot(t / N, y / (N * c), color=col, lw=2, label=f"N = {N:g}")
+    s = np.linspace(0, 6, 200)
+    ax2.plot(s, -np.expm1(-s), "k--", lw=1, label="1 - exp(-t/N)")
+    ax2.axhline(1.0, color="gray", ls=":", lw=1)
+    ax2.set(xlim=(0, 6), ylim=(0, 1.05), xlabel="t / N",
+            ylabel="y_t / (N c)",
+            title=f"c = {c:g}: in units of N, every N gives one curve")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Leaky sum y_t = (1 - 1/N) y_{t-1} + c tends to N c")
+    fig.savefig(path, dpi=110)
+
+
+def plot_gradient_stream(gs, path, coordinate="intercept", N=100.0):
+    """ema, warmup_mean and leaky_sum/N on the real gradient stream."""
+    fig = _pyplot_free_figure((11, 4.6))
+    ax1, ax2 = fig.subplots(1, 2)
+    j = gs.feature_names.index(coordinate)
+    i = int(np.flatnonzero(gs.Ns == N)[0])
+    n = gs.G.shape[0]
+    T = gs.stream.shape[0]
+    t = np.arange(1, T + 1)
+
+    ax1.plot(t, gs.stream[:, j], ".", ms=2, color="0.7",
+             label="per-sample gradient g_r")
+    styles = {"ema": ("tab:blue", "-", 2.2),
+              "warmup_mean": ("tab:red", "-", 1.4),
+              "leaky_sum/N": ("k", (0, (2, 2)), 1.0)}
+    for name, (col, ls, lw) in styles.items():
+        ax1.plot(t, gs.averages[name][i][:, j], color=col, ls=ls, lw=lw,
+                 label=f"{name}, N = {N:g}")
+    ax1.axhline(gs.g[j], color="k", lw=1, label="full-data mean g")
+    lo, hi = gs.G[:, j].min(), gs.G[:, j].max()
+    pad = 0.05 * (max(hi, 0.0) - min(lo, 0.0))
+    ax1.set(xscale="log", xlim=(1, T),
+            ylim=(min(lo, 0.0) - pad, max(hi, 0.0) + pad),
+            xlabel="step t (samples seen)",
+            ylabel=f"d loss / d phi[{coordinate}]",
+            title=f"One coordinate ({coordinate}): ema starts at 0, "
+                  "warmup_mean does not")
+    ax1.legend(loc="lower left", fontsize=8)
+
+    colors = ["tab:blue", "tab:orange", "tab:green"]
+    noise = gs.predicted_noise()
+    for k, (Nk, col) in enumerate(zip(gs.Ns, colors)):
+        ax2.plot(t, gs.rel_err["ema"][k], color=col, lw=0.9,
+                 label=f"ema, N = {Nk:g}")
+        ax2.plot(t, gs.rel_err["warmup_mean"][k], color=col, lw=0.9,
+                 ls="--", label=f"warmup_mean, N = {Nk:g}")
+        ax2.axhline(noise[k], color=col, ls=":", lw=1.5)
+    ax2.plot([], [], ":", color="gray", lw=1.5,
+             label="iid: sqrt(tr Sigma / (2N - 1)) / |g|")
+    for m in (n, 2 * n):
+        ax2.axvline(m, color="0.6", lw=0.8)
+    ax2.text(n * 1.08, 7.0, f"t = n, 2n (n = {n}): after whole\n"
+             "passes the plain mean is g", fontsize=7, color="0.3",
+             ha="left", va="top")
+    ax2.set(xscale="log", yscale="log", xlim=(1, T), ylim=(1e-3, 10),
+            xlabel="step t",
+            ylabel="|avg_t - g| / |g|",
+            title=f"Relative error over all {gs.G.shape[1]} coordinates")
+    ax2.legend(loc="lower left", fontsize=7, ncol=2)
+    fig.suptitle("Averaging the per-sample gradients of least squares on "
+                 "the diabetes data (phi = 0)")
+    fig.savefig(path, dpi=110)
+
+
+def write_plots(directory, gs):
+    """Write the report's figures into `directory`; return their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "leaky_sum_of_constant.png",
+             directory / "diabetes_gradient_averages.png"]
+    plot_leaky_sum_of_constant(paths[0])
+    plot_gradient_stream(gs, paths[1])
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+# The sections in the order they are printed. Each takes the data shared
+# by the sections (computed once in main) and returns a Section; a new
+# section is one more entry here.
+SECTIONS = [
+    lambda ctx: running_average_checks(),
+    lambda ctx: gradient_stream_section(ctx["stream"]),
+]
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sgdprob",
+        description="Check each claim about the running averages of "
+                    "sgdprob against its C kernels, then smooth the "
+                    "per-sample gradients of a least-squares fit to real "
+                    "data. Exits with status 1 if a check fails. "
+                    "'python -m sgdprob bench' runs the benchmark.")
+    p.add_argument("--plots", metavar="DIR",
+                   help="also write PNG figures into DIR (needs "
+                        "matplotlib: pip install 'sgdprob[plots]')")
+    return p
+
+
+def main(argv=None):
+    """Print the report; return 0 if every check passes, else 1 (2 if
+    --plots cannot be honoured: no matplotlib, or DIR cannot be made)."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.plots is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("python -m sgdprob: --plots needs matplotlib; install "
+                  "it with  pip install 'sgdprob[plots]'", file=sys.stderr)
+            return 2
+        try:
+            Path(args.plots).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"python -m sgdprob: --plots {args.plots}: cannot make "
+                  f"the directory ({exc.strerror})", file=sys.stderr)
+            return 2
+
+    ctx = {"stream": smooth_gradient_stream()}
+    sections = [make(ctx) for make in SECTIONS]
+    checks = [c for s in sections for c in s.checks]
+    try:
+        _print_report(sections, checks)
+    except BrokenPipeError:
+        # The reader stopped reading (python -m sgdprob | head): say
+        # nothing more, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_status(checks)
+    if args.plots is not None:
+        for path in write_plots(args.plots, ctx["stream"]):
+            print(f"wrote {path}")
+    return exit_status(checks)
+
+
+def _print_report(sections, checks):
+    print("sgdprob report: running averages (Problems 1 and 2 of a course "
+          "on SGD)")
+    print()
+    for s in sections:
+        print(s.title)
+        print("=" * len(s.title))
+        print()
+        if s.checks:
+            print(format_checks(s.checks))
+            print()
+        for line in s.text:
+            print(line)
+        print()
+
+    failed = sum(not c.passed for c in checks)
+    print(f"{len(checks)} checks: {len(checks) - failed} passed, "
+          f"{failed} failed.")
