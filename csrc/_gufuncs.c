@@ -95,6 +95,41 @@ static gufunc_spec gufunc_table[] = {
      {F, D, D, I8, F,
       D, D, D, I8, D},
      warmup_mean_doc},
+    {"linear_forward", "(j,i),(b,i)->(b,j)", 2, 1, 2,
+     {linear_forward_f, linear_forward_d},
+     {F, F, F,
+      D, D, D},
+     linear_forward_doc},
+    {"linear_input_grad", "(j,i),(b,j)->(b,i)", 2, 1, 2,
+     {linear_input_grad_f, linear_input_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_input_grad_doc},
+    {"linear_grad", "(b,i),(b,j)->(j,i)", 2, 1, 2,
+     {linear_grad_f, linear_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_grad_doc},
+    {"linear_per_sample_grad", "(b,i),(b,j)->(b,j,i)", 2, 1, 2,
+     {linear_per_sample_grad_f, linear_per_sample_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_per_sample_grad_doc},
+    {"linear_grad2", "(b,i),(b,j)->(j,i)", 2, 1, 2,
+     {linear_grad2_f, linear_grad2_d},
+     {F, F, F,
+      D, D, D},
+     linear_grad2_doc},
+    {"linear_moments", "(b,i),(b,j)->(j,i),(j,i)", 2, 2, 2,
+     {linear_moments_f, linear_moments_d},
+     {F, F, F, F,
+      D, D, D, D},
+     linear_moments_doc},
+    {"linear_variance", "(b,i),(b,j),()->(j,i)", 3, 1, 2,
+     {linear_variance_f, linear_variance_d},
+     {F, F, D, F,
+      D, D, D, D},
+     linear_variance_doc},
 };
 
 #undef F
@@ -140,6 +175,9 @@ PyInit__gufuncs(void)
 
     import_array();
     import_umath();
+    if (sgdprob_linear_init() < 0) {
+        return NULL;
+    }
 
     module = PyModule_Create(&gufuncs_module);
     if (module == NULL) {
