@@ -54,6 +54,7 @@
 
 #include <fenv.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

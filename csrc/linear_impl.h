@@ -441,8 +441,13 @@ LIN_FN(lin_variance)(npy_intp B,        /* samples, > ddof */
                     npy_intp t = jj * ti + ii;
                     double var = (q[t] - s[t] * (s[t] * invB)) / dof;
 
-                    LIN_AT(v, j0 + jj, i0 + ii, svj, svi) =
-                        (T)(var < 0.0 ? 0.0 : var);
+                    /* no ordered comparison, which would raise the
+                     * invalid flag on NaN data (isless too, once gcc
+                     * vectorizes it) */
+                    if (signbit(var) && var == var) {
+                        var = 0.0;
+                    }
+                    LIN_AT(v, j0 + jj, i0 + ii, svj, svi) = (T)var;
                 }
             }
         }
