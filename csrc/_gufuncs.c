@@ -13,11 +13,11 @@
 #include <numpy/ufuncobject.h>
 
 #define MAX_LOOPS 2
-#define MAX_ARGS 5
+#define MAX_ARGS 13
 
 typedef struct {
     const char *name;
-    const char *signature;
+    const char *signature;              /* NULL: an elementwise ufunc */
     int nin;
     int nout;
     int ntypes;
@@ -130,6 +130,16 @@ static gufunc_spec gufunc_table[] = {
      {F, F, D, F,
       D, D, D, D},
      linear_variance_doc},
+    {"rmsprop_step", NULL, 7, 2, 2,
+     {rmsprop_step_f, rmsprop_step_d},
+     {F, F, F, F, D, D, D, F, F,
+      D, D, D, D, D, D, D, D, D},
+     rmsprop_step_doc},
+    {"adam_step", NULL, 10, 3, 2,
+     {adam_step_f, adam_step_d},
+     {F, F, F, F, F, I8, D, D, D, D, F, F, F,
+      D, D, D, D, D, I8, D, D, D, D, D, D, D},
+     adam_step_doc},
 };
 
 #undef F

@@ -67,4 +67,17 @@ extern const char linear_forward_doc[], linear_input_grad_doc[],
     linear_grad_doc[], linear_per_sample_grad_doc[], linear_grad2_doc[],
     linear_moments_doc[], linear_variance_doc[];
 
+/* Optimiser steps (optim_step.c), elementwise ufuncs: rmsprop_step
+ * (phi, s, g, g2, eta, N, eps) -> (phi, s) and adam_step
+ * (phi, m, s, g, g2, t, eta, N_g, N_s, eps) -> (phi, m, s). */
+void rmsprop_step_f(char **args, npy_intp const *dimensions,
+                    npy_intp const *steps, void *data);
+void rmsprop_step_d(char **args, npy_intp const *dimensions,
+                    npy_intp const *steps, void *data);
+void adam_step_f(char **args, npy_intp const *dimensions,
+                 npy_intp const *steps, void *data);
+void adam_step_d(char **args, npy_intp const *dimensions,
+                 npy_intp const *steps, void *data);
+extern const char rmsprop_step_doc[], adam_step_doc[];
+
 #endif

@@ -31,7 +31,12 @@ linear_grad2           ``(b,i),(b,j)->(j,i)``       x, ygrad -> W.grad2
 linear_moments         ``(b,i),(b,j)->(j,i),(j,i)`` x, ygrad -> both
 linear_variance        ``(b,i),(b,j),()->(j,i)``    x, ygrad, ddof -> var
 ====================== ============================ ======================
+
+Elementwise ufuncs of one optimiser step: ``rmsprop_step`` (phi, s, g,
+g2, eta, N, eps -> phi, s) and ``adam_step`` (phi, m, s, g, g2, t, eta,
+N_g, N_s, eps -> phi, m, s).
 """
+from ._gufuncs import adam_step, rmsprop_step
 from ._gufuncs import ema, leaky_sum, warmup_mean
 from ._gufuncs import (linear_forward, linear_grad, linear_grad2,
                        linear_input_grad, linear_moments,
@@ -40,4 +45,4 @@ from ._gufuncs import (linear_forward, linear_grad, linear_grad2,
 __all__ = ["leaky_sum", "ema", "warmup_mean",
            "linear_forward", "linear_input_grad", "linear_grad",
            "linear_per_sample_grad", "linear_grad2", "linear_moments",
-           "linear_variance"]
+           "linear_variance", "rmsprop_step", "adam_step"]
