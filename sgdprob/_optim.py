@@ -51,7 +51,8 @@ def _step_count(t):
         whole = np.isfinite(t) & (t == np.round(t))
         if not whole.all():
             raise ValueError(
-                f"t must be a whole number of steps; got {t[~whole].flat[0]!r}")
+                "t must be a whole number of steps; "
+                f"got {t[~whole].flat[0]!r}")
     if np.any(t < 1):
         raise ValueError(
             f"t counts steps from 1; got {t[t < 1].flat[0]!r}")

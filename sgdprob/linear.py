@@ -397,8 +397,10 @@ def grad2(x, ygrad, *, out=None):
     (one row of `x` and `ygrad` if that is larger), so the memory used
     is the output plus that buffer, never the ``B x J x I`` per-sample
     array (an `out` whose strides the BLAS cannot write, such as a
-    reversed view, adds one output-sized buffer). ``W.grad2`` cannot be obtained from ``W.grad``; for ``B = 1``
-    the two agree as ``W.grad2 = W.grad**2``.
+    reversed view, adds one output-sized buffer).
+
+    ``W.grad2`` cannot be obtained from ``W.grad``; for ``B = 1`` the
+    two agree as ``W.grad2 = W.grad**2``.
 
     Examples
     --------
