@@ -615,3 +615,44 @@ def test_docstring_examples_run():
     import doctest
     result = doctest.testmod(linear, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_random_cases_all_functions(rng):
+    # shapes, leading dimensions, layouts and dtypes drawn at random
+    for _ in range(25):
+        dtype = DTYPES[rng.integers(2)]
+        B, I, J = (int(v) for v in rng.integers(1, 40, size=3))
+        # leading shapes that broadcast: a common shape with some
+        # dimensions set to 1, and y's possibly shorter
+        common = tuple(int(v) for v in rng.integers(2, 4,
+                                                    size=rng.integers(3)))
+        lead_x, lead_y = (tuple(1 if rng.random() < 0.3 else d
+                                for d in common) for _ in range(2))
+        lead_y = lead_y[rng.integers(len(lead_y) + 1):]
+        x, ygrad = data(rng, dtype, B, I, J, lead_x=lead_x, lead_y=lead_y)
+        x = with_layout(x, LAYOUTS[rng.integers(4)])
+        ygrad = with_layout(ygrad, LAYOUTS[rng.integers(4)])
+        g = per_sample_ref(x, ygrad)
+        mean = g.mean(axis=-3)
+        bound = sum_bound(B, dtype, np.abs(g).sum(axis=-3) / B)
+        mean2 = (g * g).mean(axis=-3)
+        bound2 = sum_bound(B, dtype, mean2, extra=6)
+        assert_within(linear.grad(x, ygrad), mean, bound)
+        assert_within(linear.grad2(x, ygrad), mean2, bound2)
+        g1, g2 = linear.moments(x, ygrad)
+        assert_within(g1, mean, bound)
+        assert_within(g2, mean2, bound2)
+        np.testing.assert_array_equal(
+            linear.per_sample_grad(x, ygrad),
+            ygrad[..., :, :, None] * x[..., :, None, :])
+        if B > 1:
+            ref, vbound = variance_bound(x, ygrad, 1, dtype)
+            assert_within(linear.variance(x, ygrad, 1), ref, vbound)
+        W = with_layout(rng.normal(size=lead_y + (J, I)).astype(dtype),
+                        LAYOUTS[rng.integers(4)])
+        terms = np.einsum("...ji,...bi->...bji", ld(W), ld(x))
+        assert_within(linear.forward(W, x), terms.sum(axis=-1),
+                      sum_bound(I, dtype, np.abs(terms).sum(axis=-1)))
+        terms = np.einsum("...ji,...bj->...bij", ld(W), ld(ygrad))
+        assert_within(linear.input_grad(W, ygrad), terms.sum(axis=-1),
+                      sum_bound(J, dtype, np.abs(terms).sum(axis=-1)))
