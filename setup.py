@@ -13,8 +13,10 @@ if os.environ.get("SGDPROB_WERROR") == "1":
 
 gufuncs = Extension(
     "sgdprob._gufuncs",
-    sources=["csrc/_gufuncs.c", "csrc/running_average.c"],
-    depends=["csrc/sgdprob.h", "csrc/running_average_impl.h"],
+    sources=["csrc/_gufuncs.c", "csrc/running_average.c",
+             "csrc/linear.c", "csrc/optim_step.c"],
+    depends=["csrc/sgdprob.h", "csrc/running_average_impl.h",
+             "csrc/linear_impl.h", "csrc/optim_step_impl.h"],
     include_dirs=[np.get_include(), "csrc"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],

@@ -13,11 +13,11 @@
 #include <numpy/ufuncobject.h>
 
 #define MAX_LOOPS 2
-#define MAX_ARGS 5
+#define MAX_ARGS 13
 
 typedef struct {
     const char *name;
-    const char *signature;
+    const char *signature;              /* NULL: an elementwise ufunc */
     int nin;
     int nout;
     int ntypes;
@@ -95,6 +95,51 @@ static gufunc_spec gufunc_table[] = {
      {F, D, D, I8, F,
       D, D, D, I8, D},
      warmup_mean_doc},
+    {"linear_forward", "(j,i),(b,i)->(b,j)", 2, 1, 2,
+     {linear_forward_f, linear_forward_d},
+     {F, F, F,
+      D, D, D},
+     linear_forward_doc},
+    {"linear_input_grad", "(j,i),(b,j)->(b,i)", 2, 1, 2,
+     {linear_input_grad_f, linear_input_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_input_grad_doc},
+    {"linear_grad", "(b,i),(b,j)->(j,i)", 2, 1, 2,
+     {linear_grad_f, linear_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_grad_doc},
+    {"linear_per_sample_grad", "(b,i),(b,j)->(b,j,i)", 2, 1, 2,
+     {linear_per_sample_grad_f, linear_per_sample_grad_d},
+     {F, F, F,
+      D, D, D},
+     linear_per_sample_grad_doc},
+    {"linear_grad2", "(b,i),(b,j)->(j,i)", 2, 1, 2,
+     {linear_grad2_f, linear_grad2_d},
+     {F, F, F,
+      D, D, D},
+     linear_grad2_doc},
+    {"linear_moments", "(b,i),(b,j)->(j,i),(j,i)", 2, 2, 2,
+     {linear_moments_f, linear_moments_d},
+     {F, F, F, F,
+      D, D, D, D},
+     linear_moments_doc},
+    {"linear_variance", "(b,i),(b,j),()->(j,i)", 3, 1, 2,
+     {linear_variance_f, linear_variance_d},
+     {F, F, D, F,
+      D, D, D, D},
+     linear_variance_doc},
+    {"rmsprop_step", NULL, 7, 2, 2,
+     {rmsprop_step_f, rmsprop_step_d},
+     {F, F, F, F, D, D, D, F, F,
+      D, D, D, D, D, D, D, D, D},
+     rmsprop_step_doc},
+    {"adam_step", NULL, 10, 3, 2,
+     {adam_step_f, adam_step_d},
+     {F, F, F, F, F, I8, D, D, D, D, F, F, F,
+      D, D, D, D, D, I8, D, D, D, D, D, D, D},
+     adam_step_doc},
 };
 
 #undef F
@@ -140,6 +185,9 @@ PyInit__gufuncs(void)
 
     import_array();
     import_umath();
+    if (sgdprob_linear_init() < 0) {
+        return NULL;
+    }
 
     module = PyModule_Create(&gufuncs_module);
     if (module == NULL) {

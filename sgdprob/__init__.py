@@ -6,13 +6,20 @@ Running averages (a course's Problems 1 and 2 on SGD):
 - :func:`ema`         mu_t = (1 - 1/N) mu_{t-1} + x_t / N
 - :func:`warmup_mean` the same with 1/min(t, N): a mean that warms up
 
+:mod:`sgdprob.linear` has the gradients of a linear layer and the moments
+of its per-sample gradients (W.grad, W.grad2, their variance and the
+gradient noise scale) without the per-sample array; :func:`rmsprop_step`
+and :func:`adam_step` take one optimiser step with that second moment.
+
 :mod:`sgdprob.gufuncs` holds the raw C gufuncs, :mod:`sgdprob.analytic`
 the closed forms they are checked against, and ``python -m sgdprob``
 prints a report that checks them.
 """
-from . import analytic, gufuncs
+from . import analytic, gufuncs, linear
+from ._optim import adam_step, rmsprop_step
 from ._running import ema, leaky_sum, warmup_mean
 
 __version__ = "0.1.0"
 
-__all__ = ["leaky_sum", "ema", "warmup_mean", "analytic", "gufuncs"]
+__all__ = ["leaky_sum", "ema", "warmup_mean", "analytic", "gufuncs",
+           "linear", "rmsprop_step", "adam_step"]
