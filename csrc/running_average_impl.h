@@ -56,23 +56,71 @@ RA_FN(ra_recur)(npy_intp n,         /* steps */
     return state;
 }
 
+/* One block of len <= RA_WARM_BLOCK warm-up steps after step t0, from
+ * y_{t0} = state; returns y_{t0+len}. */
+static inline double
+RA_FN(ra_warm_block)(int len,           /* steps */
+                     const char *x,     /* x_{t0+1} */
+                     npy_intp sx,       /* stride of x, bytes */
+                     char *y,           /* y_{t0+1} */
+                     npy_intp sy,       /* stride of y, bytes */
+                     double t0,         /* steps before this block */
+                     double state)      /* y_{t0} */
+{
+    double z[RA_WARM_BLOCK], w[RA_WARM_BLOCK], sum = 0.0;
+
+    for (int k = 0; k < len; k++) {
+        sum += RA_LD(x, k, sx);
+        z[k] = sum;
+    }
+    for (int k = 0; k < len; k++) {
+        double r = 1.0 / (t0 + (double)(k + 1));
+
+        w[k] = (t0 * r) * state + r * z[k];
+    }
+    for (int k = 0; k < len; k++) {
+        RA_ST(y, k, sy, w[k]);
+    }
+    return w[len - 1];
+}
+
+/* Warm-up steps t0 + 1 .. t0 + n of warmup_mean from y_{t0} = state
+ * (see RA_WARM_BLOCK); returns y_{t0+n}. */
+static double
+RA_FN(ra_warm)(npy_intp n,          /* steps */
+               const char *x,       /* x_{t0+1} */
+               npy_intp sx,         /* stride of x, bytes */
+               char *y,             /* y_{t0+1} */
+               npy_intp sy,         /* stride of y, bytes */
+               double t0,           /* steps taken before */
+               double state)        /* y_{t0} */
+{
+    npy_intp i = 0;
+
+    for (; i + RA_WARM_BLOCK <= n; i += RA_WARM_BLOCK) {
+        state = RA_FN(ra_warm_block)(RA_WARM_BLOCK, x + i * sx, sx,
+                                     y + i * sy, sy, t0 + (double)i, state);
+    }
+    if (i < n) {
+        state = RA_FN(ra_warm_block)((int)(n - i), x + i * sx, sx,
+                                     y + i * sy, sy, t0 + (double)i, state);
+    }
+    return state;
+}
+
 /* One whole series: its warm-up steps, then the constant recurrence. */
 static void
-RA_FN(ra_series)(enum ra_kind kind,     /* which running average */
-                 npy_intp n,            /* length of the series */
+RA_FN(ra_series)(npy_intp n,            /* length of the series */
                  const char *x,         /* x_1 */
                  npy_intp sx,           /* stride of x, bytes */
                  char *y,               /* y_1 */
                  npy_intp sy,           /* stride of y, bytes */
-                 double N,              /* horizon */
-                 double initial,        /* y_0 */
-                 npy_int64 start)       /* steps already taken */
+                 const ra_series *s)    /* its coefficients and state */
 {
-    ra_series s = ra_setup(kind, N, initial, start, n);
-    double state = s.state;
+    double state = s->state;
     double p[RA_BLOCK];
 
-    if (!s.valid) {
+    if (!s->valid) {
         for (npy_intp i = 0; i < n; i++) {
             RA_ST(y, i, sy, NPY_NAN);
         }
@@ -80,20 +128,64 @@ RA_FN(ra_series)(enum ra_kind kind,     /* which running average */
         return;
     }
 
-    for (npy_intp j = 0; j < s.warm; j++) {
-        state = ra_warm_step(state, RA_LD(x, j, sx), s.start + 1.0 + j);
-        RA_ST(y, j, sy, state);
-    }
+    state = RA_FN(ra_warm)(s->warm, x, sx, y, sy, s->start, state);
 
-    ra_powers(s.a, p);
-    n -= s.warm;
-    x += s.warm * sx;
-    y += s.warm * sy;
+    ra_powers(s->a, p);
+    n -= s->warm;
+    x += s->warm * sx;
+    y += s->warm * sy;
     if (sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T)) {
-        RA_FN(ra_recur)(n, x, sizeof(T), y, sizeof(T), p, s.a, s.b, state);
+        RA_FN(ra_recur)(n, x, sizeof(T), y, sizeof(T), p, s->a, s->b, state);
     }
     else {
-        RA_FN(ra_recur)(n, x, sx, y, sy, p, s.a, s.b, state);
+        RA_FN(ra_recur)(n, x, sx, y, sy, p, s->a, s->b, state);
+    }
+}
+
+/*
+ * L series of length n advanced side by side with the same coefficients
+ * (the same N, and for warmup_mean the same start): for each step t,
+ * every series takes its step, y = c_t y + w_t x, with c_t and w_t the
+ * warm-up coefficients 1 - 1/t and 1/t for the first warm steps and then
+ * a and b. state holds each series' y before the first step.
+ */
+static void
+RA_FN(ra_rows)(npy_intp L,              /* number of series */
+               npy_intp n,              /* length of each series */
+               const char *x,           /* x[0, 0] */
+               npy_intp sxm,            /* x stride between series */
+               npy_intp sxn,            /* x stride along a series */
+               char *y,                 /* y[0, 0] */
+               npy_intp sym,            /* y stride between series */
+               npy_intp syn,            /* y stride along a series */
+               double *state,           /* y_0 of each series, updated */
+               const ra_series *s)      /* the shared coefficients */
+{
+    int contiguous = sxm == (npy_intp)sizeof(T)
+                     && sym == (npy_intp)sizeof(T);
+
+    for (npy_intp j = 0; j < n; j++) {
+        const char *xr = x + j * sxn;
+        char *yr = y + j * syn;
+        double r = j < s->warm ? 1.0 / (s->start + 1.0 + (double)j) : 0.0;
+        double c = j < s->warm ? 1.0 - r : s->a;
+        double w = j < s->warm ? r : s->b;
+
+        if (contiguous) {
+            const T *xc = (const T *)xr;
+            T *yc = (T *)yr;
+
+            for (npy_intp k = 0; k < L; k++) {
+                state[k] = c * state[k] + w * (double)xc[k];
+                yc[k] = (T)state[k];
+            }
+        }
+        else {
+            for (npy_intp k = 0; k < L; k++) {
+                state[k] = c * state[k] + w * RA_LD(xr, k, sxm);
+                RA_ST(yr, k, sym, state[k]);
+            }
+        }
     }
 }
 
@@ -102,7 +194,9 @@ RA_FN(ra_series)(enum ra_kind kind,     /* which running average */
  * each step t, every series of the group takes its step. This is the
  * order of memory when the series index is the faster one (a running
  * average down the rows of a C-ordered matrix), where one series at a
- * time would touch a new cache line at every step.
+ * time would touch a new cache line at every step. A group whose series
+ * share their coefficients goes to ra_rows; otherwise each series keeps
+ * its own.
  */
 static void
 RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
@@ -131,25 +225,29 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
         npy_intp wmax = 0;
         const char *xb = x + lo * sxm;
         char *yb = y + lo * sym;
+        ra_series s0 = ra_setup_at(kind, lo, n, pN, sN, pinit, sinit,
+                                   pstart, sstart);
+        int shared = 1;
 
         for (npy_intp k = 0; k < L; k++) {
-            npy_intp i = lo + k;
-            npy_int64 start = pstart ? *(const npy_int64 *)(pstart
-                                                            + i * sstart)
-                                     : 0;
-            ra_series s = ra_setup(kind, *(const double *)(pN + i * sN),
-                                   *(const double *)(pinit + i * sinit),
-                                   start, n);
+            ra_series s = ra_setup_at(kind, lo + k, n, pN, sN, pinit, sinit,
+                                      pstart, sstart);
 
             if (!s.valid) {
                 ra_flag_invalid();
             }
+            shared = shared && s.valid && s.a == s0.a && s.b == s0.b
+                     && s.start == s0.start && s.warm == s0.warm;
             a[k] = s.a;
             b[k] = s.b;
             state[k] = s.state;
             t0[k] = s.start + 1.0;
             warm[k] = s.warm;
             wmax = s.warm > wmax ? s.warm : wmax;
+        }
+        if (shared) {
+            RA_FN(ra_rows)(L, n, xb, sxm, sxn, yb, sym, syn, state, &s0);
+            continue;
         }
 
         /* warm-up rows: each series on its own schedule */
@@ -204,18 +302,22 @@ RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
     npy_intp sx = steps[0], sN = steps[1], sinit = steps[2];
     npy_intp sstart = w ? steps[3] : 0, sy = steps[3 + w];
     npy_intp cx = steps[4 + w], cy = steps[5 + w];
+    char *lo;
+    npy_intp span = ra_dense_span(y, m, sy, n, cy, sizeof(T), &lo);
 
+    if (span > 0) {
+        ra_first_touch(lo, span);
+    }
     if (m > 1 && n > 1 && (sy < 0 ? -sy : sy) < (cy < 0 ? -cy : cy)) {
         RA_FN(ra_lanes)(kind, m, n, x, sx, cx, y, sy, cy,
                         pN, sN, pinit, sinit, pstart, sstart);
         return;
     }
     for (npy_intp i = 0; i < m; i++) {
-        npy_int64 start = w ? *(const npy_int64 *)(pstart + i * sstart) : 0;
+        ra_series s = ra_setup_at(kind, i, n, pN, sN, pinit, sinit,
+                                  pstart, sstart);
 
-        RA_FN(ra_series)(kind, n, x + i * sx, cx, y + i * sy, cy,
-                         *(const double *)(pN + i * sN),
-                         *(const double *)(pinit + i * sinit), start);
+        RA_FN(ra_series)(n, x + i * sx, cx, y + i * sy, cy, &s);
     }
 }
 
