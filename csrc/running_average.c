@@ -30,6 +30,15 @@
 
 #include <numpy/npy_math.h>
 
+/* SSE2 is part of every x86-64 processor, so using it keeps the module
+ * portable; elsewhere the plain C loops run. */
+#if defined(__SSE2__) || defined(_M_X64)
+#define RA_SSE2 1
+#include <emmintrin.h>
+#else
+#define RA_SSE2 0
+#endif
+
 /* Steps advanced per dependency-chain link in one long series. */
 #define RA_BLOCK 8
 /* Series advanced side by side when the series axis is the inner one:
@@ -100,6 +109,8 @@ ra_setup(enum ra_kind kind,     /* which running average */
  * it to 0), since it is then multiplied by 0.
  */
 #define RA_WARM_BLOCK 16
+/* Warm-up reciprocals computed once for the series of one call. */
+#define RA_RECIP 1024
 
 /* ra_setup for series i of a loop, whose parameters are at byte strides
  * sN, sinit and sstart from pN, pinit and pstart (NULL: start = 0). */
@@ -127,6 +138,15 @@ ra_warm_step(double y,      /* y_{t-1} */
     return (1.0 - 1.0 / t) * y + x / t;
 }
 
+/* r[k] = 1 / (t0 + k + 1), k = 0 .. len - 1 */
+static inline void
+ra_reciprocals(double t0, int len, double *r)
+{
+    for (int k = 0; k < len; k++) {
+        r[k] = 1.0 / (t0 + (double)(k + 1));
+    }
+}
+
 /* p[k] = a^(k+1), k = 0 .. RA_BLOCK - 1 */
 static inline void
 ra_powers(double a, double *p)
@@ -151,9 +171,10 @@ ra_flag_invalid(void)
  * byte in cache). Written in order from its first byte, a page is thus
  * cleared backwards, which measured twice as slow as forwards: on a
  * 10^7-value float64 output the page faults alone took 8 ms, against
- * 4 ms when each page is first written at its last byte, as here. Each touch writes a byte of
- * the output back unchanged, so it is harmless to an output that is
- * already in memory (or is x itself); a few bytes per 2 MiB cost nothing.
+ * 4 ms when each page is first written at its last byte, as here. Each
+ * touch writes a byte of the output back unchanged, so it is harmless to
+ * an output that is already in memory (or is x itself); a few bytes per
+ * 2 MiB cost nothing.
  * [lo, lo + nbytes) must be all output: no gaps between elements.
  */
 static void
@@ -196,13 +217,17 @@ ra_dense_span(char *y, npy_intp m, npy_intp sm, npy_intp n, npy_intp sn,
 }
 
 #define T float
+#define RA_FLOAT 1
 #define SFX _f
 #include "running_average_impl.h"
 #undef T
+#undef RA_FLOAT
 #undef SFX
 
 #define T double
+#define RA_FLOAT 0
 #define SFX _d
 #include "running_average_impl.h"
 #undef T
+#undef RA_FLOAT
 #undef SFX

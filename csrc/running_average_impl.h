@@ -1,7 +1,8 @@
 /*
  * running_average_impl.h -- the loops of running_average.c for one data
- * type. Included once per type with T (the C type of x and y) and SFX
- * (the name suffix) defined; the state is double whatever T is.
+ * type. Included once per type with T (the C type of x and y), RA_FLOAT
+ * (1 if T is float) and SFX (the name suffix) defined; the state is
+ * double whatever T is.
  */
 #define RA_CAT_(a, b) a##b
 #define RA_CAT(a, b) RA_CAT_(a, b)
@@ -56,8 +57,79 @@ RA_FN(ra_recur)(npy_intp n,         /* steps */
     return state;
 }
 
+#if RA_SSE2
+/* two contiguous elements as doubles, and a store of two */
+static inline __m128d
+RA_FN(ra_load2)(const T *x)
+{
+#if RA_FLOAT
+    return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const void *)x)));
+#else
+    return _mm_loadu_pd(x);
+#endif
+}
+
+static inline void
+RA_FN(ra_store2)(T *y, __m128d v)
+{
+#if RA_FLOAT
+    _mm_storel_epi64((void *)y, _mm_castps_si128(_mm_cvtpd_ps(v)));
+#else
+    _mm_storeu_pd(y, v);
+#endif
+}
+
+/*
+ * ra_recur on contiguous x and y, two steps per SSE2 vector. Within a
+ * block the pair v = (x_k, x_{k+1}) advances z by two steps at once,
+ *     (z_k, z_{k+1}) = (u_0, u_1 + a u_0) + (a, a^2) z_{k-1},  u = b v,
+ * so the chain inside a block is half as long as in ra_recur, and each
+ * multiply or add does two steps' work. The fix-up with a^(k+1) y is as
+ * in ra_recur.
+ */
+static inline double
+RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
+                     const T *x,        /* x_1 */
+                     T *y,              /* y_1 */
+                     const double *p,   /* a^1 .. a^RA_BLOCK */
+                     double a,          /* decay */
+                     double b,          /* input weight */
+                     double state)      /* y_0 */
+{
+    const __m128d av = _mm_set1_pd(a), bv = _mm_set1_pd(b);
+    const __m128d aa = _mm_set_pd(a * a, a), zero = _mm_setzero_pd();
+    __m128d sv = _mm_set1_pd(state);
+    npy_intp i = 0;
+
+    for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
+        __m128d z[RA_BLOCK / 2], prev = zero;
+
+        for (int k = 0; k < RA_BLOCK / 2; k++) {
+            __m128d u = _mm_mul_pd(bv, RA_FN(ra_load2)(x + i + 2 * k));
+            __m128d own = _mm_add_pd(u, _mm_mul_pd(av,
+                                                   _mm_unpacklo_pd(zero, u)));
+
+            prev = _mm_add_pd(own, _mm_mul_pd(aa,
+                                              _mm_unpackhi_pd(prev, prev)));
+            z[k] = prev;
+        }
+        for (int k = 0; k < RA_BLOCK / 2; k++) {
+            z[k] = _mm_add_pd(z[k], _mm_mul_pd(_mm_loadu_pd(p + 2 * k), sv));
+            RA_FN(ra_store2)(y + i + 2 * k, z[k]);
+        }
+        sv = _mm_unpackhi_pd(z[RA_BLOCK / 2 - 1], z[RA_BLOCK / 2 - 1]);
+    }
+    state = _mm_cvtsd_f64(sv);
+    for (; i < n; i++) {
+        state = a * state + b * (double)x[i];
+        y[i] = (T)state;
+    }
+    return state;
+}
+#endif
+
 /* One block of len <= RA_WARM_BLOCK warm-up steps after step t0, from
- * y_{t0} = state; returns y_{t0+len}. */
+ * y_{t0} = state, given r[k] = 1 / (t0 + k + 1); returns y_{t0+len}. */
 static inline double
 RA_FN(ra_warm_block)(int len,           /* steps */
                      const char *x,     /* x_{t0+1} */
@@ -65,6 +137,7 @@ RA_FN(ra_warm_block)(int len,           /* steps */
                      char *y,           /* y_{t0+1} */
                      npy_intp sy,       /* stride of y, bytes */
                      double t0,         /* steps before this block */
+                     const double *r,   /* 1/(t0+1) .. 1/(t0+len) */
                      double state)      /* y_{t0} */
 {
     double z[RA_WARM_BLOCK], w[RA_WARM_BLOCK], sum = 0.0;
@@ -74,9 +147,7 @@ RA_FN(ra_warm_block)(int len,           /* steps */
         z[k] = sum;
     }
     for (int k = 0; k < len; k++) {
-        double r = 1.0 / (t0 + (double)(k + 1));
-
-        w[k] = (t0 * r) * state + r * z[k];
+        w[k] = (t0 * r[k]) * state + r[k] * z[k];
     }
     for (int k = 0; k < len; k++) {
         RA_ST(y, k, sy, w[k]);
@@ -84,26 +155,79 @@ RA_FN(ra_warm_block)(int len,           /* steps */
     return w[len - 1];
 }
 
-/* Warm-up steps t0 + 1 .. t0 + n of warmup_mean from y_{t0} = state
- * (see RA_WARM_BLOCK); returns y_{t0+n}. */
-static double
-RA_FN(ra_warm)(npy_intp n,          /* steps */
-               const char *x,       /* x_{t0+1} */
-               npy_intp sx,         /* stride of x, bytes */
-               char *y,             /* y_{t0+1} */
-               npy_intp sy,         /* stride of y, bytes */
-               double t0,           /* steps taken before */
-               double state)        /* y_{t0} */
+#if RA_SSE2
+/* ra_warm_block for RA_WARM_BLOCK contiguous steps, two per SSE2
+ * vector: the pair (x_k, x_{k+1}) adds (x_k, x_k + x_{k+1}) to the
+ * partial sum z_{k-1}. */
+static inline double
+RA_FN(ra_warm_block_sse2)(const T *x,       /* x_{t0+1} */
+                          T *y,             /* y_{t0+1} */
+                          double t0,        /* steps before this block */
+                          const double *r,  /* 1/(t0+1) .. */
+                          double state)     /* y_{t0} */
 {
-    npy_intp i = 0;
+    const __m128d tv = _mm_set1_pd(t0), sv = _mm_set1_pd(state);
+    const __m128d zero = _mm_setzero_pd();
+    __m128d sum = zero, w = zero;
 
-    for (; i + RA_WARM_BLOCK <= n; i += RA_WARM_BLOCK) {
-        state = RA_FN(ra_warm_block)(RA_WARM_BLOCK, x + i * sx, sx,
-                                     y + i * sy, sy, t0 + (double)i, state);
+    for (int k = 0; k < RA_WARM_BLOCK; k += 2) {
+        __m128d v = RA_FN(ra_load2)(x + k), rv = _mm_loadu_pd(r + k);
+
+        sum = _mm_add_pd(_mm_add_pd(v, _mm_unpacklo_pd(zero, v)),
+                         _mm_unpackhi_pd(sum, sum));
+        w = _mm_add_pd(_mm_mul_pd(_mm_mul_pd(tv, rv), sv),
+                       _mm_mul_pd(rv, sum));
+        RA_FN(ra_store2)(y + k, w);
     }
-    if (i < n) {
-        state = RA_FN(ra_warm_block)((int)(n - i), x + i * sx, sx,
-                                     y + i * sy, sy, t0 + (double)i, state);
+    return _mm_cvtsd_f64(_mm_unpackhi_pd(w, w));
+}
+#endif
+
+/*
+ * Warm-up steps t0 + 1 .. t0 + n of warmup_mean from y_{t0} = state
+ * (see RA_WARM_BLOCK); returns y_{t0+n}. The first nrecip reciprocals
+ * 1/(t0+1), 1/(t0+2), .. may come precomputed in recip, shared by the
+ * series of one call; the others are computed here.
+ */
+static double
+RA_FN(ra_warm)(npy_intp n,              /* steps */
+               const char *x,           /* x_{t0+1} */
+               npy_intp sx,             /* stride of x, bytes */
+               char *y,                 /* y_{t0+1} */
+               npy_intp sy,             /* stride of y, bytes */
+               double t0,               /* steps taken before */
+               const double *recip,     /* 1/(t0+1) .., or NULL */
+               npy_intp nrecip,         /* length of recip */
+               double state)            /* y_{t0} */
+{
+    int contiguous = sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T);
+    double r[RA_WARM_BLOCK];
+
+    for (npy_intp i = 0; i < n; i += RA_WARM_BLOCK) {
+        int len = n - i < RA_WARM_BLOCK ? (int)(n - i) : RA_WARM_BLOCK;
+        const double *ri = r;
+
+        if (i + len <= nrecip) {
+            ri = recip + i;
+        }
+        else {
+            ra_reciprocals(t0 + (double)i, len, r);
+        }
+        if (len < RA_WARM_BLOCK) {
+            state = RA_FN(ra_warm_block)(len, x + i * sx, sx, y + i * sy,
+                                         sy, t0 + (double)i, ri, state);
+        }
+        else if (RA_SSE2 && contiguous) {
+#if RA_SSE2
+            state = RA_FN(ra_warm_block_sse2)((const T *)x + i, (T *)y + i,
+                                              t0 + (double)i, ri, state);
+#endif
+        }
+        else {
+            state = RA_FN(ra_warm_block)(RA_WARM_BLOCK, x + i * sx, sx,
+                                         y + i * sy, sy, t0 + (double)i, ri,
+                                         state);
+        }
     }
     return state;
 }
@@ -115,7 +239,9 @@ RA_FN(ra_series)(npy_intp n,            /* length of the series */
                  npy_intp sx,           /* stride of x, bytes */
                  char *y,               /* y_1 */
                  npy_intp sy,           /* stride of y, bytes */
-                 const ra_series *s)    /* its coefficients and state */
+                 const ra_series *s,    /* its coefficients and state */
+                 const double *recip,   /* see ra_warm, or NULL */
+                 npy_intp nrecip)       /* length of recip */
 {
     double state = s->state;
     double p[RA_BLOCK];
@@ -128,14 +254,19 @@ RA_FN(ra_series)(npy_intp n,            /* length of the series */
         return;
     }
 
-    state = RA_FN(ra_warm)(s->warm, x, sx, y, sy, s->start, state);
+    state = RA_FN(ra_warm)(s->warm, x, sx, y, sy, s->start, recip, nrecip,
+                           state);
 
     ra_powers(s->a, p);
     n -= s->warm;
     x += s->warm * sx;
     y += s->warm * sy;
     if (sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T)) {
+#if RA_SSE2
+        RA_FN(ra_recur_sse2)(n, (const T *)x, (T *)y, p, s->a, s->b, state);
+#else
         RA_FN(ra_recur)(n, x, sizeof(T), y, sizeof(T), p, s->a, s->b, state);
+#endif
     }
     else {
         RA_FN(ra_recur)(n, x, sx, y, sy, p, s->a, s->b, state);
@@ -287,6 +418,47 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
 }
 
 /*
+ * m series of length n, one after the other. When they all have the same
+ * N and start, the reciprocals of their warm-up steps are computed once
+ * for all (they cost a division per step).
+ */
+static void
+RA_FN(ra_each)(enum ra_kind kind,       /* which running average */
+               npy_intp m,              /* number of series */
+               npy_intp n,              /* length of each series */
+               const char *x,           /* x[0, 0] */
+               npy_intp sxm,            /* x stride between series */
+               npy_intp sxn,            /* x stride along a series */
+               char *y,                 /* y[0, 0] */
+               npy_intp sym,            /* y stride between series */
+               npy_intp syn,            /* y stride along a series */
+               const char *pN,          /* N of series 0 */
+               npy_intp sN,             /* stride of N */
+               const char *pinit,       /* initial of series 0 */
+               npy_intp sinit,          /* stride of initial */
+               const char *pstart,      /* start of series 0, or NULL */
+               npy_intp sstart)         /* stride of start */
+{
+    double recip[RA_RECIP];
+    npy_intp nrecip = 0;
+
+    if (kind == WARMUP_MEAN && m > 1 && sN == 0 && sstart == 0) {
+        ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
+                                   pstart, sstart);
+
+        nrecip = s0.warm < RA_RECIP ? s0.warm : RA_RECIP;
+        ra_reciprocals(s0.start, (int)nrecip, recip);
+    }
+    for (npy_intp i = 0; i < m; i++) {
+        ra_series s = ra_setup_at(kind, i, n, pN, sN, pinit, sinit,
+                                  pstart, sstart);
+
+        RA_FN(ra_series)(n, x + i * sxm, sxn, y + i * sym, syn, &s,
+                         recip, nrecip);
+    }
+}
+
+/*
  * The inner loop NumPy calls. args are x, N, initial, [start,] y; steps
  * holds their outer strides, then the core strides of x and y.
  */
@@ -313,12 +485,8 @@ RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
                         pN, sN, pinit, sinit, pstart, sstart);
         return;
     }
-    for (npy_intp i = 0; i < m; i++) {
-        ra_series s = ra_setup_at(kind, i, n, pN, sN, pinit, sinit,
-                                  pstart, sstart);
-
-        RA_FN(ra_series)(n, x + i * sx, cx, y + i * sy, cy, &s);
-    }
+    RA_FN(ra_each)(kind, m, n, x, sx, cx, y, sy, cy,
+                   pN, sN, pinit, sinit, pstart, sstart);
 }
 
 void
