@@ -19,6 +19,7 @@ computes the numbers it is compared with.
 """
 import argparse
 import dataclasses
+import functools
 import os
 import platform
 import statistics
@@ -36,6 +37,11 @@ KERNELS = {"leaky_sum": leaky_sum, "ema": ema, "warmup_mean": warmup_mean}
 
 #: horizon of every timed call
 HORIZON = 1000.0
+
+#: the lfilter row each kernel is compared with (its own recurrence; for
+#: warmup_mean, the ema it becomes once t >= N)
+LFILTER_ROW = {"leaky_sum": "lfilter b=1", "ema": "lfilter b=1/N",
+               "warmup_mean": "lfilter b=1/N"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +84,49 @@ def recurrence_coefficients(kernel, N):
 
 
 def copy_baseline(x):
-    """A call that copies `x`: the time to read and write its bytes."""
+    """A call that copies `x`: the time to read and write its bytes.
+
+    Parameters
+    ----------
+    x : ndarray
+        The timed input.
+
+    Returns
+    -------
+    call : callable
+        ``x.copy``.
+    """
     return x.copy
 
 
 def lfilter_baseline(kernel, x, N, axis):
     """A call running `kernel`'s recurrence with scipy.signal.lfilter.
 
-    It returns ``lfilter([b], [1, -a], x, axis=axis)``, which is
-    ``y_t = a y_{t-1} + b x_t`` from ``y_0 = 0``: equal to ``kernel(x, N,
-    axis=axis)`` for ``leaky_sum`` and ``ema``, and to ``ema`` for
-    ``warmup_mean``. Raises ImportError without SciPy.
+    Parameters
+    ----------
+    kernel : {"leaky_sum", "ema", "warmup_mean"}
+        Whose recurrence to run.
+    x : ndarray
+        The series, along `axis`.
+    N : float
+        Horizon, ``N > 1``.
+    axis : int
+        The time axis of `x`.
+
+    Returns
+    -------
+    call : callable
+        A call of no arguments returning
+        ``lfilter([b], [1, -a], x, axis=axis)`` (see
+        :func:`recurrence_coefficients`), which is
+        ``y_t = a y_{t-1} + b x_t`` from ``y_0 = 0`` in the dtype of `x`:
+        ``kernel(x, N, axis=axis)`` for ``leaky_sum`` and ``ema``, and
+        ``ema(x, N, axis=axis)`` for ``warmup_mean``.
+
+    Raises
+    ------
+    ImportError
+        Without SciPy.
     """
     from scipy.signal import lfilter
 
@@ -101,36 +139,79 @@ def lfilter_baseline(kernel, x, N, axis):
 def pandas_baseline(x, N, axis):
     """A call running pandas' exponential moving average along `axis`.
 
-    The frame (a column per series) is built here, outside the timed
-    call, which is ``.ewm(alpha=1/N, adjust=False).mean()``: it computes
-    ``mu_1 = x_1``, ``mu_t = (1 - 1/N) mu_{t-1} + x_t / N``, that is
-    ``ema(x, N, initial=x_1)``. :func:`pandas_result` turns its result
-    back into an array shaped like `x`. Raises ImportError without pandas.
+    Parameters
+    ----------
+    x : ndarray
+        One series, or a matrix of series along `axis`.
+    N : float
+        Horizon, ``N >= 1``.
+    axis : int
+        The time axis of `x`.
+
+    Returns
+    -------
+    call : callable
+        A call of no arguments returning
+        ``data.ewm(alpha=1/N, adjust=False).mean()``, where `data` is a
+        Series, or a DataFrame with a column per series, built here and
+        not timed. It computes ``mu_1 = x_1`` and
+        ``mu_t = (1 - 1/N) mu_{t-1} + x_t / N`` in float64, that is
+        ``ema(x, N, axis=axis, initial=x_1)``; :func:`pandas_result`
+        turns its result back into an array shaped like `x`.
+
+    Raises
+    ------
+    ImportError
+        Without pandas.
     """
     import pandas as pd
 
     if x.ndim == 1:
         data = pd.Series(x)
     else:
-        data = pd.DataFrame(x if axis % 2 == 0 else x.T)
+        data = pd.DataFrame(x if axis % x.ndim == 0 else x.T)
     return lambda: data.ewm(alpha=1.0 / N, adjust=False).mean()
 
 
 def pandas_result(result, axis):
-    """The output of a :func:`pandas_baseline` call as an array like x."""
+    """The result of a :func:`pandas_baseline` call as an array like x.
+
+    Parameters
+    ----------
+    result : pandas.Series or pandas.DataFrame
+        What the call returned.
+    axis : int
+        The time axis given to :func:`pandas_baseline`.
+
+    Returns
+    -------
+    values : ndarray
+        The averages, with the shape of that call's `x`.
+    """
     values = result.to_numpy()
-    return values.T if values.ndim == 2 and axis % 2 == 1 else values
+    if values.ndim == 2 and axis % 2 == 1:
+        values = values.T
+    return values
 
 
-def median_time(call, repeat):
-    """Median wall time in seconds of `repeat` calls, after a warm-up."""
-    call()
-    times = []
+def median_times(calls, repeat):
+    """Median wall time in seconds of each call, after a warm-up call.
+
+    The calls take turns, one round of all of them per repeat, so that a
+    burst of load from elsewhere on the machine falls on all of them
+    rather than on one; the ratios of their medians are then steadier
+    than the times themselves. A call of None gets a time of None.
+    """
+    times = {name: [] for name, call in calls.items() if call is not None}
+    for name in times:
+        calls[name]()
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, samples in times.items():
+            t0 = time.perf_counter()
+            calls[name]()
+            samples.append(time.perf_counter() - t0)
+    return {name: statistics.median(times[name]) if name in times else None
+            for name in calls}
 
 
 def optional_baseline(make, *args):
@@ -188,28 +269,26 @@ def run_case(case, repeat, rng):
     baselines' rows have the first three only.
     """
     x = rng.standard_normal(case.shape).astype(case.dtype)
-    copy_time = median_time(copy_baseline(x), repeat)
-    rows = [("x.copy()", milliseconds(copy_time), "1.00")]
-
-    lfilter_times = {}
-    for name in KERNELS:
-        key = "lfilter b=1" if name == "leaky_sum" else "lfilter b=1/N"
-        if key not in lfilter_times:
-            call = optional_baseline(lfilter_baseline, name, x, HORIZON,
-                                     case.axis)
-            lfilter_times[key] = None if call is None else median_time(
-                call, repeat)
-            rows.append(baseline_row(key, lfilter_times[key], copy_time))
-        lfilter_times[name] = lfilter_times[key]
-    call = optional_baseline(pandas_baseline, x, HORIZON, case.axis)
-    pandas_time = None if call is None else median_time(call, repeat)
-    del call
-    rows.append(baseline_row("pandas ewm", pandas_time, copy_time))
-
+    calls = {"x.copy()": copy_baseline(x)}
+    for name in ("leaky_sum", "ema"):
+        calls[LFILTER_ROW[name]] = optional_baseline(
+            lfilter_baseline, name, x, HORIZON, case.axis)
+    calls["pandas ewm"] = optional_baseline(pandas_baseline, x, HORIZON,
+                                            case.axis)
     for name, kernel in KERNELS.items():
-        t = median_time(lambda: kernel(x, HORIZON, axis=case.axis), repeat)
+        calls[name] = functools.partial(kernel, x, HORIZON, axis=case.axis)
+    times = median_times(calls, repeat)
+
+    copy_time = times["x.copy()"]
+    rows = [("x.copy()", milliseconds(copy_time), "1.00")]
+    for name in (LFILTER_ROW["leaky_sum"], LFILTER_ROW["ema"],
+                 "pandas ewm"):
+        rows.append(baseline_row(name, times[name], copy_time))
+    for name in KERNELS:
+        t = times[name]
         rows.append((name, milliseconds(t), ratio(t, copy_time),
-                     ratio(t, lfilter_times[name]), ratio(t, pandas_time),
+                     ratio(t, times[LFILTER_ROW[name]]),
+                     ratio(t, times["pandas ewm"]),
                      "met" if t / copy_time <= case.target else "not met"))
     return rows
 
@@ -233,10 +312,11 @@ def format_row(row):
 
 
 NOTES = """\
-ms: median wall time of {repeat} call(s) after one warm-up call; every
-call allocates its output, as x.copy() does. /copy, /lfilter, /pandas:
-the call's time divided by the baseline's (below 1 is faster).
-target: whether this run met the target on /copy named above the table.
+ms: median wall time of {repeat} call(s) after one warm-up call, the
+calls of a table taking turns; every call allocates its output, as
+x.copy() does. /copy, /lfilter, /pandas: the call's time divided by
+the baseline's (below 1 is faster). target: whether this run met the
+target on /copy named above the table.
 Baselines, each on the same array as the kernel:
   x.copy()  reads and writes the bytes a recurrence must: the
             memory-bound limit.
@@ -253,7 +333,19 @@ n/a: the baseline's library is not installed (pip install
 
 
 def main(argv=None):
-    """Run the benchmark and print its tables; return the exit status."""
+    """Run the benchmark and print its tables.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``bench``: ``--quick`` (small inputs, one
+        repeat: a smoke test) and ``--repeat K``. Default: sys.argv[1:].
+
+    Returns
+    -------
+    status : int
+        0; a target that is not met is reported, not an error.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m sgdprob bench",
         description="Time the running-average kernels against x.copy(), "
@@ -290,5 +382,8 @@ def main(argv=None):
     print()
     print(f"targets met: {met} of {total}")
     print()
+    if args.quick:
+        print("--quick: small inputs, so the ratios say little; the "
+              "targets are for\nthe full sizes.")
     print(NOTES.format(repeat=repeat))
     return 0
