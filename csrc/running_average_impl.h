@@ -128,8 +128,22 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
 }
 #endif
 
-/* One block of len <= RA_WARM_BLOCK warm-up steps after step t0, from
- * y_{t0} = state, given r[k] = 1 / (t0 + k + 1); returns y_{t0+len}. */
+/*
+ * len <= RA_WARM_BLOCK warm-up steps of warmup_mean after step t0, from
+ * y_{t0} = state, given r[k] = 1 / (t0 + k + 1); returns y_{t0+len}.
+ *
+ * While t < N the step is y_t = (1 - 1/t) y_{t-1} + x_t / t, and k steps
+ * after t0 give, in closed form,
+ *     y_{t0+k} = (t0 y_{t0} + z_k) / (t0 + k),
+ *     z_k = x_{t0+1} + .. + x_{t0+k},
+ * computed as (t0 r_k) y_{t0} + r_k z_k, which cannot overflow. The
+ * partial sums z_k and the reciprocals r_k do not depend on y_{t0}, so
+ * only one multiply-add per block is on the dependency chain, where the
+ * plain loop waits for a multiply and an add at every step (and divides
+ * twice per step). The result differs from the plain loop by rounding
+ * only. y_{t0} must be finite when t0 = 0 (ra_setup makes it 0), since
+ * it is then multiplied by 0.
+ */
 static inline double
 RA_FN(ra_warm_block)(int len,           /* steps */
                      const char *x,     /* x_{t0+1} */
@@ -184,10 +198,10 @@ RA_FN(ra_warm_block_sse2)(const T *x,       /* x_{t0+1} */
 #endif
 
 /*
- * Warm-up steps t0 + 1 .. t0 + n of warmup_mean from y_{t0} = state
- * (see RA_WARM_BLOCK); returns y_{t0+n}. The first nrecip reciprocals
- * 1/(t0+1), 1/(t0+2), .. may come precomputed in recip, shared by the
- * series of one call; the others are computed here.
+ * Warm-up steps t0 + 1 .. t0 + n of warmup_mean from y_{t0} = state, in
+ * blocks (see ra_warm_block); returns y_{t0+n}. The first nrecip
+ * reciprocals 1/(t0+1), 1/(t0+2), .. may come precomputed in recip,
+ * shared by the series of one call; the others are computed here.
  */
 static double
 RA_FN(ra_warm)(npy_intp n,              /* steps */
@@ -200,7 +214,9 @@ RA_FN(ra_warm)(npy_intp n,              /* steps */
                npy_intp nrecip,         /* length of recip */
                double state)            /* y_{t0} */
 {
+#if RA_SSE2
     int contiguous = sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T);
+#endif
     double r[RA_WARM_BLOCK];
 
     for (npy_intp i = 0; i < n; i += RA_WARM_BLOCK) {
@@ -213,21 +229,20 @@ RA_FN(ra_warm)(npy_intp n,              /* steps */
         else {
             ra_reciprocals(t0 + (double)i, len, r);
         }
-        if (len < RA_WARM_BLOCK) {
-            state = RA_FN(ra_warm_block)(len, x + i * sx, sx, y + i * sy,
-                                         sy, t0 + (double)i, ri, state);
-        }
-        else if (RA_SSE2 && contiguous) {
 #if RA_SSE2
+        if (len == RA_WARM_BLOCK && contiguous) {
             state = RA_FN(ra_warm_block_sse2)((const T *)x + i, (T *)y + i,
                                               t0 + (double)i, ri, state);
+            continue;
+        }
 #endif
-        }
-        else {
-            state = RA_FN(ra_warm_block)(RA_WARM_BLOCK, x + i * sx, sx,
-                                         y + i * sy, sy, t0 + (double)i, ri,
-                                         state);
-        }
+        /* a constant length lets the compiler unroll the full blocks */
+        state = len == RA_WARM_BLOCK
+                ? RA_FN(ra_warm_block)(RA_WARM_BLOCK, x + i * sx, sx,
+                                       y + i * sy, sy, t0 + (double)i, ri,
+                                       state)
+                : RA_FN(ra_warm_block)(len, x + i * sx, sx, y + i * sy, sy,
+                                       t0 + (double)i, ri, state);
     }
     return state;
 }
