@@ -27,6 +27,7 @@
 
 #include <fenv.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include <numpy/npy_math.h>
 

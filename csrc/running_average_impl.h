@@ -336,13 +336,15 @@ RA_FN(ra_rows)(npy_intp L,              /* number of series */
 }
 
 /*
- * m series of length n advanced side by side, RA_LANES at a time: for
- * each step t, every series of the group takes its step. This is the
- * order of memory when the series index is the faster one (a running
- * average down the rows of a C-ordered matrix), where one series at a
- * time would touch a new cache line at every step. A group whose series
- * share their coefficients goes to ra_rows; otherwise each series keeps
- * its own.
+ * m series of length n advanced side by side: for each step t, every
+ * series takes its step. This is the order of memory when the series
+ * index is the faster one (a running average down the rows of a
+ * C-ordered matrix), where one series at a time would touch a new cache
+ * line at every step. When all m series share N and start, ra_rows runs
+ * them all at once, so that each row of the matrix is one sequential
+ * sweep; otherwise they go RA_LANES at a time, a group whose series
+ * happen to share their coefficients to ra_rows, others keeping each
+ * series' own.
  */
 static void
 RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
@@ -366,6 +368,21 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
     int contiguous = sxm == (npy_intp)sizeof(T)
                      && sym == (npy_intp)sizeof(T);
 
+    if (m > RA_LANES && sN == 0 && sstart == 0) {
+        ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
+                                   pstart, sstart);
+        double *all = s0.valid ? malloc(m * sizeof(double)) : NULL;
+
+        if (all != NULL) {
+            for (npy_intp k = 0; k < m; k++) {
+                all[k] = ra_setup_at(kind, k, n, pN, sN, pinit, sinit,
+                                     pstart, sstart).state;
+            }
+            RA_FN(ra_rows)(m, n, x, sxm, sxn, y, sym, syn, all, &s0);
+            free(all);
+            return;
+        }
+    }
     for (npy_intp lo = 0; lo < m; lo += RA_LANES) {
         npy_intp L = m - lo < RA_LANES ? m - lo : RA_LANES;
         npy_intp wmax = 0;
