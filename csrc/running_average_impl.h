@@ -126,6 +126,56 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
     }
     return state;
 }
+
+/*
+ * Two series side by side, their elements adjacent at each step (two
+ * neighbouring columns of a C-ordered matrix), advanced together by the
+ * block scheme of ra_recur with a pair of them in each SSE2 vector.
+ * state holds their y before the first step and is updated.
+ */
+static inline void
+RA_FN(ra_recur_pair_sse2)(npy_intp n,       /* steps */
+                          const char *x,    /* x of both, step 1 */
+                          npy_intp sx,      /* x stride along them */
+                          char *y,          /* y of both, step 1 */
+                          npy_intp sy,      /* y stride along them */
+                          const double *p0, /* a^1 .. of the first */
+                          const double *p1, /* a^1 .. of the second */
+                          const ra_series *s0,
+                          const ra_series *s1,
+                          double *state)    /* y_0 of both, updated */
+{
+    const __m128d av = _mm_set_pd(s1->a, s0->a), bv = _mm_set_pd(s1->b,
+                                                                 s0->b);
+    __m128d pv[RA_BLOCK], sv = _mm_loadu_pd(state);
+    npy_intp i = 0;
+
+    for (int k = 0; k < RA_BLOCK; k++) {
+        pv[k] = _mm_set_pd(p1[k], p0[k]);
+    }
+    for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
+        __m128d z[RA_BLOCK];
+
+        z[0] = _mm_mul_pd(bv, RA_FN(ra_load2)((const T *)(x + i * sx)));
+        for (int k = 1; k < RA_BLOCK; k++) {
+            __m128d v = RA_FN(ra_load2)((const T *)(x + (i + k) * sx));
+
+            z[k] = _mm_add_pd(_mm_mul_pd(av, z[k - 1]), _mm_mul_pd(bv, v));
+        }
+        for (int k = 0; k < RA_BLOCK; k++) {
+            z[k] = _mm_add_pd(z[k], _mm_mul_pd(pv[k], sv));
+            RA_FN(ra_store2)((T *)(y + (i + k) * sy), z[k]);
+        }
+        sv = z[RA_BLOCK - 1];
+    }
+    for (; i < n; i++) {
+        __m128d v = RA_FN(ra_load2)((const T *)(x + i * sx));
+
+        sv = _mm_add_pd(_mm_mul_pd(av, sv), _mm_mul_pd(bv, v));
+        RA_FN(ra_store2)((T *)(y + i * sy), sv);
+    }
+    _mm_storeu_pd(state, sv);
+}
 #endif
 
 /*
@@ -247,7 +297,51 @@ RA_FN(ra_warm)(npy_intp n,              /* steps */
     return state;
 }
 
-/* One whole series: its warm-up steps, then the constant recurrence. */
+/*
+ * Steps j0 .. j1 - 1 of one series (counted from 0, the first step of
+ * this call) from its state before step j0: the warm-up steps among
+ * them, then the constant recurrence. x and y point at step 0. Returns
+ * the state after step j1 - 1.
+ */
+static double
+RA_FN(ra_steps)(const ra_series *s,     /* coefficients, valid */
+                npy_intp j0,            /* first step */
+                npy_intp j1,            /* one past the last step */
+                const char *x,          /* x of step 0 */
+                npy_intp sx,            /* stride of x, bytes */
+                char *y,                /* y of step 0 */
+                npy_intp sy,            /* stride of y, bytes */
+                const double *p,        /* a^1 .. a^RA_BLOCK */
+                const double *recip,    /* see ra_warm, or NULL */
+                npy_intp nrecip,        /* length of recip */
+                double state)           /* y before step j0 */
+{
+    npy_intp jw = s->warm < j1 ? s->warm : j1;
+
+    if (j0 < jw) {
+        int table = j0 < nrecip;
+
+        state = RA_FN(ra_warm)(jw - j0, x + j0 * sx, sx, y + j0 * sy, sy,
+                               s->start + (double)j0,
+                               table ? recip + j0 : NULL,
+                               table ? nrecip - j0 : 0, state);
+        j0 = jw;
+    }
+    if (j0 >= j1) {
+        return state;
+    }
+    x += j0 * sx;
+    y += j0 * sy;
+#if RA_SSE2
+    if (sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T)) {
+        return RA_FN(ra_recur_sse2)(j1 - j0, (const T *)x, (T *)y, p, s->a,
+                                    s->b, state);
+    }
+#endif
+    return RA_FN(ra_recur)(j1 - j0, x, sx, y, sy, p, s->a, s->b, state);
+}
+
+/* One whole series; NaN if its parameters are invalid. */
 static void
 RA_FN(ra_series)(npy_intp n,            /* length of the series */
                  const char *x,         /* x_1 */
@@ -258,7 +352,6 @@ RA_FN(ra_series)(npy_intp n,            /* length of the series */
                  const double *recip,   /* see ra_warm, or NULL */
                  npy_intp nrecip)       /* length of recip */
 {
-    double state = s->state;
     double p[RA_BLOCK];
 
     if (!s->valid) {
@@ -268,23 +361,83 @@ RA_FN(ra_series)(npy_intp n,            /* length of the series */
         ra_flag_invalid();
         return;
     }
-
-    state = RA_FN(ra_warm)(s->warm, x, sx, y, sy, s->start, recip, nrecip,
-                           state);
-
     ra_powers(s->a, p);
-    n -= s->warm;
-    x += s->warm * sx;
-    y += s->warm * sy;
-    if (sx == (npy_intp)sizeof(T) && sy == (npy_intp)sizeof(T)) {
+    RA_FN(ra_steps)(s, 0, n, x, sx, y, sy, p, recip, nrecip, s->state);
+}
+
+/*
+ * m < RA_FEW series of length n side by side, the series index the
+ * faster one: too few to keep ra_rows busy, where each step waits for
+ * the series' previous one. Each series in turn advances RA_CHUNK steps
+ * by the block scheme of ra_recur, so that a chunk of rows is read from
+ * memory once and then from cache.
+ */
+static void
+RA_FN(ra_few)(enum ra_kind kind,        /* which running average */
+              npy_intp m,               /* number of series, < RA_FEW */
+              npy_intp n,               /* length of each series */
+              const char *x,            /* x[0, 0] */
+              npy_intp sxm,             /* x stride between series */
+              npy_intp sxn,             /* x stride along a series */
+              char *y,                  /* y[0, 0] */
+              npy_intp sym,             /* y stride between series */
+              npy_intp syn,             /* y stride along a series */
+              const char *pN,           /* N of series 0 */
+              npy_intp sN,              /* stride of N */
+              const char *pinit,        /* initial of series 0 */
+              npy_intp sinit,           /* stride of initial */
+              const char *pstart,       /* start of series 0, or NULL */
+              npy_intp sstart)          /* stride of start */
+{
+    ra_series s[RA_FEW];
+    double p[RA_FEW][RA_BLOCK], state[RA_FEW];
 #if RA_SSE2
-        RA_FN(ra_recur_sse2)(n, (const T *)x, (T *)y, p, s->a, s->b, state);
-#else
-        RA_FN(ra_recur)(n, x, sizeof(T), y, sizeof(T), p, s->a, s->b, state);
+    int pairs = sxm == (npy_intp)sizeof(T) && sym == (npy_intp)sizeof(T);
 #endif
+
+    for (npy_intp k = 0; k < m; k++) {
+        s[k] = ra_setup_at(kind, k, n, pN, sN, pinit, sinit, pstart, sstart);
+        state[k] = s[k].state;
+        if (s[k].valid) {
+            ra_powers(s[k].a, p[k]);
+        }
+        else {
+            RA_FN(ra_series)(n, x + k * sxm, sxn, y + k * sym, syn, &s[k],
+                             NULL, 0);
+        }
     }
-    else {
-        RA_FN(ra_recur)(n, x, sx, y, sy, p, s->a, s->b, state);
+    for (npy_intp j0 = 0; j0 < n; j0 += RA_CHUNK) {
+        npy_intp j1 = n - j0 < RA_CHUNK ? n : j0 + RA_CHUNK;
+        npy_intp k = 0;
+
+#if RA_SSE2
+        /* pairs of neighbouring series, once both are past warming up */
+        for (; pairs && k + 1 < m; k += 2) {
+            npy_intp jp = s[k].warm > s[k + 1].warm ? s[k].warm
+                                                    : s[k + 1].warm;
+
+            if (!s[k].valid || !s[k + 1].valid || jp >= j1) {
+                break;
+            }
+            for (npy_intp i = k; i < k + 2 && j0 < jp; i++) {
+                state[i] = RA_FN(ra_steps)(&s[i], j0, jp, x + i * sxm, sxn,
+                                           y + i * sym, syn, p[i], NULL, 0,
+                                           state[i]);
+            }
+            jp = jp > j0 ? jp : j0;
+            RA_FN(ra_recur_pair_sse2)(j1 - jp, x + k * sxm + jp * sxn, sxn,
+                                      y + k * sym + jp * syn, syn,
+                                      p[k], p[k + 1], &s[k], &s[k + 1],
+                                      state + k);
+        }
+#endif
+        for (; k < m; k++) {
+            if (s[k].valid) {
+                state[k] = RA_FN(ra_steps)(&s[k], j0, j1, x + k * sxm, sxn,
+                                           y + k * sym, syn, p[k], NULL, 0,
+                                           state[k]);
+            }
+        }
     }
 }
 
@@ -513,8 +666,14 @@ RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
         ra_first_touch(lo, span);
     }
     if (m > 1 && n > 1 && (sy < 0 ? -sy : sy) < (cy < 0 ? -cy : cy)) {
-        RA_FN(ra_lanes)(kind, m, n, x, sx, cx, y, sy, cy,
-                        pN, sN, pinit, sinit, pstart, sstart);
+        if (m < RA_FEW) {
+            RA_FN(ra_few)(kind, m, n, x, sx, cx, y, sy, cy,
+                          pN, sN, pinit, sinit, pstart, sstart);
+        }
+        else {
+            RA_FN(ra_lanes)(kind, m, n, x, sx, cx, y, sy, cy,
+                            pN, sN, pinit, sinit, pstart, sstart);
+        }
         return;
     }
     RA_FN(ra_each)(kind, m, n, x, sx, cx, y, sy, cy,
