@@ -21,7 +21,17 @@
  * ValueError, so only direct calls of the gufuncs meet this rule.
  *
  * The loops are written once in running_average_impl.h and instantiated
- * below for float and double.
+ * below for float and double. Which one runs depends on the layout:
+ *   - series along their own contiguous or strided axis go one after the
+ *     other (ra_each), each by a block scheme that keeps only one
+ *     multiply-add per block on the dependency chain (ra_recur, and its
+ *     SSE2 form for contiguous data);
+ *   - series side by side, the series index the faster one (down the
+ *     rows of a C-ordered matrix), all take step t before any takes step
+ *     t + 1 (ra_lanes, ra_rows), so memory is swept in order;
+ *   - fewer than RA_FEW such series, too few to keep that busy, take
+ *     RA_CHUNK steps each in turn by the block scheme (ra_few).
+ * Results differ from a plain loop by rounding only.
  */
 #include "sgdprob.h"
 
