@@ -1,0 +1,389 @@
+"""Benchmark of the running averages: ``python -m sgdprob bench``.
+
+Times :func:`sgdprob.leaky_sum`, :func:`sgdprob.ema` and
+:func:`sgdprob.warmup_mean` on one long series and on a matrix along
+either axis, and prints each time as a ratio to three baselines on the
+same array:
+
+- ``x.copy()``, the memory-bound limit: a first-order recurrence reads
+  every value once and writes one value per input, as a copy does;
+- ``scipy.signal.lfilter([b], [1, -a], x, axis=axis)``, which computes
+  the same recurrence ``y_t = a y_{t-1} + b x_t`` from ``y_0 = 0``;
+- ``pandas ... .ewm(alpha=1/N, adjust=False).mean()``, the exponential
+  moving average started from ``mu_1 = x_1``.
+
+SciPy and pandas are optional (``pip install "sgdprob[bench]"``); a
+missing one gives ``n/a`` in its column. The functions that build each
+baseline are public here so that a test can check that a baseline
+computes the numbers it is compared with.
+"""
+import argparse
+import dataclasses
+import functools
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from ._running import ema, leaky_sum, warmup_mean
+
+__all__ = ["main", "copy_baseline", "lfilter_baseline", "pandas_baseline",
+           "pandas_result", "recurrence_coefficients"]
+
+KERNELS = {"leaky_sum": leaky_sum, "ema": ema, "warmup_mean": warmup_mean}
+
+#: horizon of every timed call
+HORIZON = 1000.0
+
+#: the lfilter row each kernel is compared with (its own recurrence; for
+#: warmup_mean, the ema it becomes once t >= N)
+LFILTER_ROW = {"leaky_sum": "lfilter b=1", "ema": "lfilter b=1/N",
+               "warmup_mean": "lfilter b=1/N"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One timed input: its shape, dtype, time axis and copy-ratio target."""
+
+    shape: tuple
+    dtype: type
+    axis: int
+    target: float       # largest kernel time / copy time aimed at
+
+    @property
+    def title(self):
+        if len(self.shape) == 1:
+            what = f"one series of {self.shape[0]:,} values"
+        else:
+            what = f"a {self.shape[0]}x{self.shape[1]} matrix"
+        return (f"{what}, {np.dtype(self.dtype).name}, axis {self.axis}: "
+                f"target /copy <= {self.target:.1f}")
+
+
+def cases(quick):
+    """The inputs timed: full size, or small ones for a smoke test."""
+    n, rows, cols = (10**5, 200, 100) if quick else (10**7, 10**4, 10**3)
+    return [Case((n,), np.float64, -1, 2.0),
+            Case((n,), np.float32, -1, 3.0),
+            Case((rows, cols), np.float64, 0, 1.6),
+            Case((rows, cols), np.float64, 1, 1.6)]
+
+
+def recurrence_coefficients(kernel, N):
+    """``(a, b)`` of ``y_t = a y_{t-1} + b x_t`` that `kernel` runs.
+
+    For ``warmup_mean`` these are the coefficients once ``t >= N`` (those
+    of ``ema``); before that its weights change at every step, which no
+    constant-coefficient filter reproduces.
+    """
+    a = 1.0 - 1.0 / N
+    return (a, 1.0) if kernel == "leaky_sum" else (a, 1.0 / N)
+
+
+def copy_baseline(x):
+    """A call that copies `x`: the time to read and write its bytes.
+
+    Parameters
+    ----------
+    x : ndarray
+        The timed input.
+
+    Returns
+    -------
+    call : callable
+        ``x.copy``.
+    """
+    return x.copy
+
+
+def lfilter_baseline(kernel, x, N, axis):
+    """A call running `kernel`'s recurrence with scipy.signal.lfilter.
+
+    Parameters
+    ----------
+    kernel : {"leaky_sum", "ema", "warmup_mean"}
+        Whose recurrence to run.
+    x : ndarray
+        The series, along `axis`.
+    N : float
+        Horizon, ``N > 1``.
+    axis : int
+        The time axis of `x`.
+
+    Returns
+    -------
+    call : callable
+        A call of no arguments returning
+        ``lfilter([b], [1, -a], x, axis=axis)`` (see
+        :func:`recurrence_coefficients`), which is
+        ``y_t = a y_{t-1} + b x_t`` from ``y_0 = 0`` in the dtype of `x`:
+        ``kernel(x, N, axis=axis)`` for ``leaky_sum`` and ``ema``, and
+        ``ema(x, N, axis=axis)`` for ``warmup_mean``.
+
+    Raises
+    ------
+    ImportError
+        Without SciPy.
+    """
+    from scipy.signal import lfilter
+
+    a, b = recurrence_coefficients(kernel, N)
+    num = np.array([b], dtype=x.dtype)
+    den = np.array([1.0, -a], dtype=x.dtype)
+    return lambda: lfilter(num, den, x, axis=axis)
+
+
+def pandas_baseline(x, N, axis):
+    """A call running pandas' exponential moving average along `axis`.
+
+    Parameters
+    ----------
+    x : ndarray
+        One series, or a matrix of series along `axis`.
+    N : float
+        Horizon, ``N >= 1``.
+    axis : int
+        The time axis of `x`.
+
+    Returns
+    -------
+    call : callable
+        A call of no arguments returning
+        ``data.ewm(alpha=1/N, adjust=False).mean()``, where `data` is a
+        Series, or a DataFrame with a column per series, built here and
+        not timed. It computes ``mu_1 = x_1`` and
+        ``mu_t = (1 - 1/N) mu_{t-1} + x_t / N`` in float64, that is
+        ``ema(x, N, axis=axis, initial=x_1)``; :func:`pandas_result`
+        turns its result back into an array shaped like `x`.
+
+    Raises
+    ------
+    ImportError
+        Without pandas.
+    """
+    import pandas as pd
+
+    if x.ndim == 1:
+        data = pd.Series(x)
+    else:
+        data = pd.DataFrame(x if axis % x.ndim == 0 else x.T)
+    return lambda: data.ewm(alpha=1.0 / N, adjust=False).mean()
+
+
+def pandas_result(result, axis):
+    """The result of a :func:`pandas_baseline` call as an array like x.
+
+    Parameters
+    ----------
+    result : pandas.Series or pandas.DataFrame
+        What the call returned.
+    axis : int
+        The time axis given to :func:`pandas_baseline`.
+
+    Returns
+    -------
+    values : ndarray
+        The averages, with the shape of that call's `x`.
+    """
+    values = result.to_numpy()
+    if values.ndim == 2 and axis % 2 == 1:
+        values = values.T
+    return values
+
+
+def median_times(calls, repeat):
+    """Median wall time in seconds of each call, after a warm-up call.
+
+    The calls take turns, one round of all of them per repeat, so that a
+    burst of load from elsewhere on the machine falls on all of them
+    rather than on one; the ratios of their medians are then steadier
+    than the times themselves. A call of None gets a time of None.
+    """
+    times = {name: [] for name, call in calls.items() if call is not None}
+    for name in times:
+        calls[name]()
+    for _ in range(repeat):
+        for name, samples in times.items():
+            t0 = time.perf_counter()
+            calls[name]()
+            samples.append(time.perf_counter() - t0)
+    return {name: statistics.median(times[name]) if name in times else None
+            for name in calls}
+
+
+def optional_baseline(make, *args):
+    """``make(*args)``, or None when its library is not installed."""
+    try:
+        return make(*args)
+    except ImportError:
+        return None
+
+
+def library_versions():
+    """``name version`` of NumPy, SciPy and pandas, or ``name missing``."""
+    found = [f"numpy {np.__version__}"]
+    for name in ("scipy", "pandas"):
+        try:
+            module = __import__(name)
+            found.append(f"{name} {module.__version__}")
+        except ImportError:
+            found.append(f"{name} missing (n/a below)")
+    return ", ".join(found)
+
+
+def cpu_description():
+    """Processor model (when Linux tells it) and CPU counts."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii",
+                  errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    usable = (len(os.sched_getaffinity(0))
+              if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    return f"{model}; {os.cpu_count()} CPUs, {usable} usable by this process"
+
+
+def ratio(time_, baseline):
+    return "n/a" if baseline is None else f"{time_ / baseline:.2f}"
+
+
+def milliseconds(time_):
+    """A time in seconds as milliseconds with three or more digits."""
+    ms = time_ * 1e3
+    decimals = 0 if ms >= 100 else 1 if ms >= 10 else 2 if ms >= 1 else 3
+    return f"{ms:.{decimals}f}"
+
+
+def run_case(case, repeat, rng):
+    """Time the baselines and kernels on one input; return table rows.
+
+    Each row is (call, ms, /copy, /lfilter, /pandas, target met); the
+    baselines' rows have the first three only.
+    """
+    x = rng.standard_normal(case.shape).astype(case.dtype)
+    calls = {"x.copy()": copy_baseline(x)}
+    for name in ("leaky_sum", "ema"):
+        calls[LFILTER_ROW[name]] = optional_baseline(
+            lfilter_baseline, name, x, HORIZON, case.axis)
+    calls["pandas ewm"] = optional_baseline(pandas_baseline, x, HORIZON,
+                                            case.axis)
+    for name, kernel in KERNELS.items():
+        calls[name] = functools.partial(kernel, x, HORIZON, axis=case.axis)
+    times = median_times(calls, repeat)
+
+    copy_time = times["x.copy()"]
+    rows = [("x.copy()", milliseconds(copy_time), "1.00")]
+    for name in (LFILTER_ROW["leaky_sum"], LFILTER_ROW["ema"],
+                 "pandas ewm"):
+        rows.append(baseline_row(name, times[name], copy_time))
+    for name in KERNELS:
+        t = times[name]
+        rows.append((name, milliseconds(t), ratio(t, copy_time),
+                     ratio(t, times[LFILTER_ROW[name]]),
+                     ratio(t, times["pandas ewm"]),
+                     "met" if t / copy_time <= case.target else "not met"))
+    return rows
+
+
+def baseline_row(name, time_, copy_time):
+    """A table row for a baseline: its time and ratio to the copy."""
+    if time_ is None:
+        return (name, "n/a", "n/a")
+    return (name, milliseconds(time_), ratio(time_, copy_time))
+
+
+HEADER = ("call", "ms", "/copy", "/lfilter", "/pandas", "target")
+WIDTHS = (14, 9, 7, 9, 8, 9)
+
+
+def format_row(row):
+    """A row of the table: the call's name left, the numbers right."""
+    cells = [row[0].ljust(WIDTHS[0])]
+    cells += [cell.rjust(width) for cell, width in zip(row[1:], WIDTHS[1:])]
+    return "  " + " ".join(cells).rstrip()
+
+
+NOTES = """\
+ms: median wall time of {repeat} call(s) after one warm-up call, the
+calls of a table taking turns; every call allocates its output, as
+x.copy() does. /copy, /lfilter, /pandas: the call's time divided by
+the baseline's (below 1 is faster). target: whether this run met the
+target on /copy named above the table.
+Baselines, each on the same array as the kernel:
+  x.copy()  reads and writes the bytes a recurrence must: the
+            memory-bound limit.
+  lfilter   scipy.signal.lfilter([b], [1, -a], x, axis=axis): the
+            recurrence y_t = a y_{{t-1}} + b x_t from y_0 = 0, in x's
+            dtype; a = 1 - 1/N, b = 1 for leaky_sum and 1/N for ema.
+            For warmup_mean it runs ema's recurrence: no constant-
+            coefficient filter gives warmup_mean's first N steps.
+  pandas    Series/DataFrame.ewm(alpha=1/N, adjust=False).mean() on a
+            frame built beforehand (a column per series): the ema from
+            mu_1 = x_1, computed in float64.
+n/a: the baseline's library is not installed (pip install
+"sgdprob[bench]")."""
+
+
+def main(argv=None):
+    """Run the benchmark and print its tables.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``bench``: ``--quick`` (small inputs, one
+        repeat: a smoke test) and ``--repeat K``. Default: sys.argv[1:].
+
+    Returns
+    -------
+    status : int
+        0; a target that is not met is reported, not an error.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m sgdprob bench",
+        description="Time the running-average kernels against x.copy(), "
+                    "scipy.signal.lfilter and pandas ewm.")
+    parser.add_argument("--quick", action="store_true",
+                        help="small inputs and one repeat (a smoke test; "
+                             "the ratios then say little)")
+    parser.add_argument("--repeat", type=int, default=None, metavar="K",
+                        help="timed calls per median (default 7, or 1 "
+                             "with --quick)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    repeat = args.repeat if args.repeat is not None else (
+        1 if args.quick else 7)
+    if repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    print("sgdprob benchmark: running averages against x.copy(), "
+          "scipy.signal.lfilter and pandas ewm")
+    print(f"Python {platform.python_version()}, {library_versions()}")
+    print(f"CPU: {cpu_description()}")
+    print(f"N = {HORIZON:g}; median of {repeat} timed call(s)"
+          + (" (--quick: small inputs)" if args.quick else ""))
+    rng = np.random.default_rng(1)
+    met = total = 0
+    for case in cases(args.quick):
+        print()
+        print(case.title)
+        print(format_row(HEADER))
+        for row in run_case(case, repeat, rng):
+            print(format_row(row))
+            total += len(row) == len(HEADER)
+            met += row[-1] == "met"
+        sys.stdout.flush()
+    print()
+    print(f"targets met: {met} of {total}")
+    print()
+    if args.quick:
+        print("--quick: small inputs, so the ratios say little; the "
+              "targets are for\nthe full sizes.")
+    print(NOTES.format(repeat=repeat))
+    return 0
