@@ -238,3 +238,20 @@ def test_huge_horizon_float64():
     # the closed form is accurate to a few U64 relative; the kernel's
     # error bound is ROUNDING_UNITS U64 A_t with A_t <= 2 t |y_t|.
     assert np.all(np.abs(y - ref) <= 40 * U64 * 2 * t * np.abs(ref) + 4 * U64 * np.abs(ref))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layout_paths(kind, dtype, rng):
+    """Shapes that take the other memory-order paths of the kernel: a few
+    long series side by side, each with its own N; many series sharing N
+    (more than fit one group of states); long warm-ups from start > 0."""
+    few = rng.normal(loc=0.2, size=(2000, 3)).astype(dtype)
+    check(kind, few, np.array([1.0, 40.0, np.inf]), 0.5,
+          np.array([0, 9, 1000]), axis=0)
+    many = rng.normal(size=(40, 1500)).astype(dtype)
+    check(kind, many, 25.0, -1.0, 3, axis=0)
+    check(kind, many, 25.0, -1.0, 0, axis=0)
+    long = rng.normal(size=(2, 700)).astype(dtype)
+    check(kind, long, np.inf, 2.0, 7)
+    check(kind, long[:, ::-3], 500.0, 2.0, np.array([[0], [12345]]))
