@@ -35,6 +35,10 @@ def _real_array(value, name, *, parameter=True):
 
 
 def _check_N(N):
+    if type(N) in (float, int):          # the common case, made cheap
+        if not N >= 1.0:
+            raise ValueError(f"N must be >= 1 (N = inf is allowed); got {N!r}")
+        return np.asarray(float(N))
     N = _real_array(N, "N").astype(np.float64, copy=False)
     bad = ~(N >= 1.0)
     if bad.any():
@@ -43,7 +47,15 @@ def _check_N(N):
     return N
 
 
+def _check_initial(initial):
+    if type(initial) in (float, int):
+        return np.asarray(float(initial))
+    return _real_array(initial, "initial").astype(np.float64, copy=False)
+
+
 def _check_start(start):
+    if type(start) is int and 0 <= start < 2 ** 63:
+        return np.asarray(start, dtype=np.int64)
     start = _real_array(start, "start")
     if start.dtype.kind == "f":
         whole = np.isfinite(start) & (start == np.round(start))
@@ -150,7 +162,7 @@ def leaky_sum(x, N, *, axis=-1, initial=0.0, out=None):
     2.0
     """
     N = _check_N(N)
-    initial = _real_array(initial, "initial").astype(np.float64, copy=False)
+    initial = _check_initial(initial)
     return _run(_gufuncs.leaky_sum, x, (N, initial), axis, out)
 
 
@@ -208,7 +220,7 @@ def ema(x, N, *, axis=-1, initial=0.0, out=None):
            [0.25    , 0.4375  , 0.578125]])
     """
     N = _check_N(N)
-    initial = _real_array(initial, "initial").astype(np.float64, copy=False)
+    initial = _check_initial(initial)
     return _run(_gufuncs.ema, x, (N, initial), axis, out)
 
 
@@ -266,7 +278,7 @@ def warmup_mean(x, N, *, axis=-1, initial=0.0, start=0, out=None):
     array([7., 7., 7., 7.])
     """
     N = _check_N(N)
-    initial = _real_array(initial, "initial").astype(np.float64, copy=False)
+    initial = _check_initial(initial)
     start = _check_start(start)
     return _run(_gufuncs.warmup_mean, x, (N, initial, start), axis, out)
 
