@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import _gufuncs
+from ._checks import out_operand, real_array, result_dtype, whole_numbers
 
 __all__ = ["rmsprop_step", "adam_step"]
 
@@ -23,17 +24,12 @@ _DTYPE_RULE = """\
     them in place."""
 
 
-def _real(value, name):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers (bool, integer or float), "
-            f"not dtype {arr.dtype}")
-    return arr
+def _data(value, name):
+    return real_array(value, name, data=True)
 
 
 def _param(value, name, *, low=None, finite=True):
-    arr = _real(value, name).astype(np.float64, copy=False)
+    arr = real_array(value, name).astype(np.float64, copy=False)
     bad = np.isnan(arr) | (~np.isfinite(arr) if finite else False)
     if low is not None:
         bad |= ~(arr >= low)
@@ -45,42 +41,12 @@ def _param(value, name, *, low=None, finite=True):
     return arr
 
 
-def _step_count(t):
-    t = _real(t, "t")
-    if t.dtype.kind == "f":
-        whole = np.isfinite(t) & (t == np.round(t))
-        if not whole.all():
-            raise ValueError(
-                "t must be a whole number of steps; "
-                f"got {t[~whole].flat[0]!r}")
-    if np.any(t < 1):
-        raise ValueError(
-            f"t counts steps from 1; got {t[t < 1].flat[0]!r}")
-    if np.any(t >= 2.0 ** 63):
-        raise ValueError("t must be below 2**63")
-    return t.astype(np.int64)
-
-
 def _shapes(named):
     try:
         np.broadcast_shapes(*(a.shape for a in named.values()))
     except ValueError:
         shapes = ", ".join(f"{n} {a.shape}" for n, a in named.items())
         raise ValueError(f"the shapes {shapes} do not broadcast") from None
-
-
-def _out(out, count):
-    if out is None:
-        return (None,) * count
-    if not isinstance(out, tuple) or len(out) != count:
-        raise ValueError(f"out must be a tuple of {count} arrays")
-    return out
-
-
-def _dtype(arrays):
-    if all(np.can_cast(a.dtype, np.float32) for a in arrays):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
 
 
 _F8 = np.dtype(np.float64)
@@ -141,14 +107,14 @@ def rmsprop_step(phi, s, g, g2, *, eta, N, eps=1e-8, out=None):
     ...                      g2=np.array([6.0]), eta=0.1, N=2.0)
     (array([0.95]), array([4.]))
     """
-    arrays = {"phi": _real(phi, "phi"), "s": _real(s, "s"),
-              "g": _real(g, "g"), "g2": _real(g2, "g2"),
+    arrays = {"phi": _data(phi, "phi"), "s": _data(s, "s"),
+              "g": _data(g, "g"), "g2": _data(g2, "g2"),
               "eta": _param(eta, "eta"),
               "N": _param(N, "N", low=1.0, finite=False),
               "eps": _param(eps, "eps", low=0.0)}
     _shapes(arrays)
-    c = _dtype(list(arrays.values())[:4])
-    return _gufuncs.rmsprop_step(*arrays.values(), out=_out(out, 2),
+    c = result_dtype(*list(arrays.values())[:4])
+    return _gufuncs.rmsprop_step(*arrays.values(), out=out_operand(out, 2),
                                  signature=(c,) * 4 + (_F8,) * 3 + (c,) * 2)
 
 
@@ -225,16 +191,16 @@ def adam_step(phi, m, s, g, g2, t, *, eta, N_g, N_s, eps=1e-8, out=None):
     >>> phi
     array([0.9, 1.1])
     """
-    arrays = {"phi": _real(phi, "phi"), "m": _real(m, "m"),
-              "s": _real(s, "s"), "g": _real(g, "g"), "g2": _real(g2, "g2"),
-              "t": _step_count(t), "eta": _param(eta, "eta"),
+    arrays = {"phi": _data(phi, "phi"), "m": _data(m, "m"),
+              "s": _data(s, "s"), "g": _data(g, "g"), "g2": _data(g2, "g2"),
+              "t": whole_numbers(t, "t", low=1), "eta": _param(eta, "eta"),
               "N_g": _param(N_g, "N_g", low=1.0, finite=False),
               "N_s": _param(N_s, "N_s", low=1.0, finite=False),
               "eps": _param(eps, "eps", low=0.0)}
     _shapes(arrays)
-    c = _dtype(list(arrays.values())[:5])
+    c = result_dtype(*list(arrays.values())[:5])
     return _gufuncs.adam_step(
-        *arrays.values(), out=_out(out, 3),
+        *arrays.values(), out=out_operand(out, 3),
         signature=(c,) * 5 + (_I8,) + (_F8,) * 4 + (c,) * 3)
 
 

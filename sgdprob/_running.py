@@ -1,10 +1,9 @@
 """Running averages of a series: argument checks around the C gufuncs."""
-import numbers
-
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from . import _gufuncs
+from ._checks import out_operand, real_array, result_dtype, whole_numbers
 
 __all__ = ["leaky_sum", "ema", "warmup_mean"]
 
@@ -17,29 +16,12 @@ _DTYPE_RULE = """\
     TypeError."""
 
 
-def _real_array(value, name, *, parameter=True):
-    """value as a real ndarray, or TypeError naming it.
-
-    A parameter may also be a Python int too large for int64 (it becomes
-    float64); the data x may not be an object array.
-    """
-    arr = np.asarray(value)
-    if (parameter and arr.dtype == object
-            and all(isinstance(v, numbers.Real) for v in arr.flat)):
-        arr = arr.astype(np.float64)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers (bool, integer or float), "
-            f"not dtype {arr.dtype}")
-    return arr
-
-
 def _check_N(N):
     if type(N) in (float, int):          # the common case, made cheap
         if not N >= 1.0:
             raise ValueError(f"N must be >= 1 (N = inf is allowed); got {N!r}")
         return np.asarray(float(N))
-    N = _real_array(N, "N").astype(np.float64, copy=False)
+    N = real_array(N, "N").astype(np.float64, copy=False)
     bad = ~(N >= 1.0)
     if bad.any():
         raise ValueError(
@@ -50,30 +32,12 @@ def _check_N(N):
 def _check_initial(initial):
     if type(initial) in (float, int):
         return np.asarray(float(initial))
-    return _real_array(initial, "initial").astype(np.float64, copy=False)
-
-
-def _check_start(start):
-    if type(start) is int and 0 <= start < 2 ** 63:
-        return np.asarray(start, dtype=np.int64)
-    start = _real_array(start, "start")
-    if start.dtype.kind == "f":
-        whole = np.isfinite(start) & (start == np.round(start))
-        if not whole.all():
-            raise ValueError(
-                "start must be a whole number of steps already taken; "
-                f"got {start[~whole].flat[0]!r}")
-    if np.any(start < 0):
-        raise ValueError(
-            f"start must be >= 0; got {start[start < 0].flat[0]!r}")
-    if np.any(start >= 2.0 ** 63):
-        raise ValueError("start must be below 2**63")
-    return start.astype(np.int64)
+    return real_array(initial, "initial").astype(np.float64, copy=False)
 
 
 def _run(gufunc, x, params, axis, out):
     """Call gufunc on x along axis with params (already checked)."""
-    x = _real_array(x, "x", parameter=False)
+    x = real_array(x, "x", data=True)
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension (the series)")
     axis = normalize_axis_index(axis, x.ndim)
@@ -88,17 +52,15 @@ def _run(gufunc, x, params, axis, out):
             f"axis {axis}, {x_loop}") from None
     out_axis = axis - x.ndim
     if out is None:
-        dtype = np.float32 if np.can_cast(x.dtype, np.float32) else np.float64
+        dtype = result_dtype(x)
         if loop == x_loop:
             out = np.empty_like(x, dtype=dtype)
         else:
             shape = list(loop)
             shape.insert(len(loop) + 1 + out_axis, x.shape[axis])
             out = np.empty(shape, dtype=dtype)
-    elif isinstance(out, tuple):
-        if len(out) != 1:
-            raise ValueError("out must be a single array")
-        out = out[0]
+    else:
+        out = out_operand(out, 1)
     axes = [(axis,)] + [()] * len(params) + [(out_axis,)]
     return gufunc(x, *params, axes=axes, out=out)
 
@@ -279,7 +241,7 @@ def warmup_mean(x, N, *, axis=-1, initial=0.0, start=0, out=None):
     """
     N = _check_N(N)
     initial = _check_initial(initial)
-    start = _check_start(start)
+    start = whole_numbers(start, "start", low=0)
     return _run(_gufuncs.warmup_mean, x, (N, initial, start), axis, out)
 
 

@@ -36,6 +36,7 @@ import operator
 import numpy as np
 
 from . import _gufuncs
+from ._checks import out_operand, real_array, result_dtype
 
 __all__ = ["forward", "input_grad", "grad", "per_sample_grad", "grad2",
            "moments", "variance", "noise_scale", "NoiseScale"]
@@ -76,29 +77,14 @@ grad_norm_sq : float or ndarray
 """
 
 
-def _real_array(value, name):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers (bool, integer or float), "
-            f"not dtype {arr.dtype}")
-    return arr
-
-
 def _matrix(value, name, axes):
     """value as a real array with at least the two core axes `axes`."""
-    arr = _real_array(value, name)
+    arr = real_array(value, name, data=True)
     if arr.ndim < 2:
         raise ValueError(
             f"{name} must have at least two dimensions, {axes}; "
             f"got shape {arr.shape}")
     return arr
-
-
-def _dtype(*arrays):
-    if all(np.can_cast(a.dtype, np.float32) for a in arrays):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
 
 
 def _leading(a, a_name, b, b_name):
@@ -130,19 +116,6 @@ def _batch(x, ygrad, need, why):
     if B < need:
         raise ValueError(f"{why} needs B >= {need} samples; got B = {B}")
     return x, ygrad, B
-
-
-def _check_out(out, count):
-    """out as the ufunc wants it: None, an array, or a tuple of count."""
-    if out is None:
-        return None if count == 1 else (None,) * count
-    if count == 1 and isinstance(out, tuple):
-        if len(out) != 1:
-            raise ValueError("out must be a single array")
-        out = out[0]
-    if count > 1 and (not isinstance(out, tuple) or len(out) != count):
-        raise ValueError(f"out must be a tuple of {count} arrays")
-    return out
 
 
 def forward(W, x, *, out=None):
@@ -193,8 +166,8 @@ def forward(W, x, *, out=None):
     _leading(W, "W", x, "x")
     _blas_size(W.shape[-1], "I")
     _blas_size(W.shape[-2], "J")
-    return _gufuncs.linear_forward(W, x, out=_check_out(out, 1),
-                                   dtype=_dtype(W, x))
+    return _gufuncs.linear_forward(W, x, out=out_operand(out, 1),
+                                   dtype=result_dtype(W, x))
 
 
 def input_grad(W, ygrad, *, out=None):
@@ -249,8 +222,8 @@ def input_grad(W, ygrad, *, out=None):
     _leading(W, "W", ygrad, "ygrad")
     _blas_size(W.shape[-1], "I")
     _blas_size(W.shape[-2], "J")
-    return _gufuncs.linear_input_grad(W, ygrad, out=_check_out(out, 1),
-                                      dtype=_dtype(W, ygrad))
+    return _gufuncs.linear_input_grad(W, ygrad, out=out_operand(out, 1),
+                                      dtype=result_dtype(W, ygrad))
 
 
 def grad(x, ygrad, *, out=None):
@@ -301,8 +274,8 @@ def grad(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "grad averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_grad(x, ygrad, out=_check_out(out, 1),
-                                dtype=_dtype(x, ygrad))
+    return _gufuncs.linear_grad(x, ygrad, out=out_operand(out, 1),
+                                dtype=result_dtype(x, ygrad))
 
 
 def per_sample_grad(x, ygrad, *, out=None):
@@ -354,8 +327,8 @@ def per_sample_grad(x, ygrad, *, out=None):
            [[-3., -4.]]])
     """
     x, ygrad, _ = _batch(x, ygrad, 0, "")
-    return _gufuncs.linear_per_sample_grad(x, ygrad, out=_check_out(out, 1),
-                                           dtype=_dtype(x, ygrad))
+    return _gufuncs.linear_per_sample_grad(x, ygrad, out=out_operand(out, 1),
+                                           dtype=result_dtype(x, ygrad))
 
 
 def grad2(x, ygrad, *, out=None):
@@ -414,8 +387,8 @@ def grad2(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "grad2 averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_grad2(x, ygrad, out=_check_out(out, 1),
-                                 dtype=_dtype(x, ygrad))
+    return _gufuncs.linear_grad2(x, ygrad, out=out_operand(out, 1),
+                                 dtype=result_dtype(x, ygrad))
 
 
 def moments(x, ygrad, *, out=None):
@@ -470,8 +443,8 @@ def moments(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "moments averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_moments(x, ygrad, out=_check_out(out, 2),
-                                   dtype=_dtype(x, ygrad))
+    return _gufuncs.linear_moments(x, ygrad, out=out_operand(out, 2),
+                                   dtype=result_dtype(x, ygrad))
 
 
 def _check_ddof(ddof):
@@ -565,8 +538,8 @@ def variance(x, ygrad, ddof=0, *, out=None):
             f"variance with ddof = {ddof:g} needs B > {ddof:g} samples; "
             f"got B = {B}" + (" (an unbiased estimate needs two)"
                               if B == 1 else ""))
-    return _gufuncs.linear_variance(x, ygrad, ddof, out=_check_out(out, 1),
-                                    dtype=_dtype(x, ygrad))
+    return _gufuncs.linear_variance(x, ygrad, ddof, out=out_operand(out, 1),
+                                    dtype=result_dtype(x, ygrad))
 
 
 def noise_scale(x, ygrad):

@@ -1,0 +1,66 @@
+"""Argument checks shared by the Python layer of sgdprob.
+
+Each check returns the argument as NumPy wants it, or raises an exception
+whose message names the parameter, before any C loop runs.
+"""
+import numbers
+
+import numpy as np
+
+
+def real_array(value, name, *, data=False):
+    """value as a real ndarray (bool, integer or float), else TypeError.
+
+    A parameter (``data=False``) may also be a Python int too large for
+    int64: it becomes float64. Data may not be an object array.
+    """
+    arr = np.asarray(value)
+    if (not data and arr.dtype == object
+            and all(isinstance(v, numbers.Real) for v in arr.flat)):
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers (bool, integer or float), "
+            f"not dtype {arr.dtype}")
+    return arr
+
+
+def whole_numbers(value, name, *, low):
+    """value as int64, each a whole number in [low, 2**63), else
+    ValueError (TypeError if not real)."""
+    if type(value) is int and low <= value < 2 ** 63:     # the common case
+        return np.asarray(value, dtype=np.int64)
+    arr = real_array(value, name)
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (arr == np.round(arr))
+        if not whole.all():
+            raise ValueError(f"{name} must be a whole number; "
+                             f"got {arr[~whole].flat[0]!r}")
+    if np.any(arr < low):
+        raise ValueError(
+            f"{name} must be >= {low}; got {arr[arr < low].flat[0]!r}")
+    if np.any(arr >= 2.0 ** 63):
+        raise ValueError(f"{name} must be below 2**63")
+    return arr.astype(np.int64)
+
+
+def result_dtype(*arrays):
+    """float32 if every array casts to it exactly, else float64: the loop
+    NumPy's ufunc type resolution picks from float32 and float64 loops."""
+    if all(np.can_cast(a.dtype, np.float32) for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def out_operand(out, count):
+    """out as a ufunc with `count` outputs wants it: None, one array, or a
+    tuple of `count` (NumPy 2.4 refuses out=None for several outputs)."""
+    if out is None:
+        return None if count == 1 else (None,) * count
+    if count == 1 and isinstance(out, tuple):
+        if len(out) != 1:
+            raise ValueError("out must be a single array")
+        out = out[0]
+    if count > 1 and (not isinstance(out, tuple) or len(out) != count):
+        raise ValueError(f"out must be a tuple of {count} arrays")
+    return out
