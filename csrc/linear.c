@@ -61,7 +61,7 @@
 #include <numpy/npy_math.h>
 
 /* Scratch that a block of rows of x and ygrad may take, bytes. */
-#define LIN_SCRATCH (4 << 20)
+#define LIN_SCRATCH (3 << 20)
 /* Most rows of x and ygrad in one block of grad2 and moments. */
 #define LIN_ROWS 256
 /* Most rows in one GEMM when the data go to the BLAS as they lie. */
@@ -241,7 +241,8 @@ typedef struct {
     size_t size;
 } lin_buffer;
 
-/* p of at least n elements of el bytes, or NULL if malloc refuses. */
+/* p of at least n elements of el bytes, or NULL if malloc refuses.
+ * PyMem_RawMalloc needs no GIL and is seen by tracemalloc. */
 static char *
 lin_reserve(lin_buffer *buf, npy_intp n, npy_intp el)
 {
@@ -255,8 +256,8 @@ lin_reserve(lin_buffer *buf, npy_intp n, npy_intp el)
         bytes = 1;
     }
     if (buf->size < bytes) {
-        free(buf->p);
-        buf->p = malloc(bytes);
+        PyMem_RawFree(buf->p);
+        buf->p = PyMem_RawMalloc(bytes);
         buf->size = buf->p == NULL ? 0 : bytes;
     }
     return buf->p;
@@ -266,7 +267,7 @@ static void
 lin_release(lin_buffer *buf, int count)
 {
     for (int k = 0; k < count; k++) {
-        free(buf[k].p);
+        PyMem_RawFree(buf[k].p);
         buf[k].p = NULL;
         buf[k].size = 0;
     }

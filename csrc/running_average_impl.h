@@ -524,7 +524,8 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
     if (m > RA_LANES && sN == 0 && sstart == 0) {
         ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
                                    pstart, sstart);
-        double *all = s0.valid ? malloc(m * sizeof(double)) : NULL;
+        double *all = s0.valid ? PyMem_RawMalloc(m * sizeof(double))
+                               : NULL;
 
         if (all != NULL) {
             for (npy_intp k = 0; k < m; k++) {
@@ -532,7 +533,7 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
                                      pstart, sstart).state;
             }
             RA_FN(ra_rows)(m, n, x, sxm, sxn, y, sym, syn, all, &s0);
-            free(all);
+            PyMem_RawFree(all);
             return;
         }
     }

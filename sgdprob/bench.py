@@ -332,6 +332,157 @@ n/a: the baseline's library is not installed (pip install
 "sgdprob[bench]")."""
 
 
+LINEAR_NOTES = """\
+Per-sample gradient squares of a linear layer, W.grad2 =
+(1/B) sum_b ygrad[b]^2 x[b]^2 (outer product), and moments = (W.grad,
+W.grad2). x is (B, I), ygrad (B, J). Baselines on the same arrays:
+  numpy grad2    (g*g).T @ (x*x) / B: two squared copies, then one GEMM.
+  numpy moments  that and g.T @ x / B.
+  einsum         materialises W.grad[b, j, i] = einsum("bj,bi->bji")
+                 (B J I values) and averages its squares; timed once.
+threads: BLAS threads (1: limited with threadpoolctl; all: its default).
+peak MiB: tracemalloc's peak over the call, the output included; the
+target is at most the output + 4 MiB at one thread and
+time <= 1.05 x numpy's (median of {repeat})."""
+
+
+def linear_shapes(quick):
+    """(B, J, I) of the per-sample gradient cases."""
+    return [(64, 96, 80)] if quick else [(256, 1024, 1024), (1024, 512, 784)]
+
+
+def numpy_grad2(x, g):
+    """W.grad2 the NumPy way: ``(g*g).T @ (x*x) / B``."""
+    return (g * g).T @ (x * x) / x.shape[0]
+
+
+def numpy_moments(x, g):
+    """(W.grad, W.grad2) the NumPy way."""
+    return g.T @ x / x.shape[0], numpy_grad2(x, g)
+
+
+def einsum_grad2(x, g):
+    """W.grad2 by materialising every per-sample gradient."""
+    per_sample = np.einsum("bj,bi->bji", g, x)
+    np.square(per_sample, out=per_sample)
+    return per_sample.mean(axis=0)
+
+
+def traced_peak(call):
+    """tracemalloc's peak, in bytes, over one call (its result included)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = call()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
+
+
+def blas_threads(limit):
+    """A context limiting BLAS threads to `limit` (None: no limit)."""
+    import contextlib
+
+    if limit is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=limit, user_api="blas")
+
+
+def run_linear_case(shape, dtype, repeat, rng):
+    """Rows for one (B, J, I) and dtype; see LINEAR_NOTES."""
+    from . import linear
+
+    B, J, I = shape
+    x = rng.standard_normal((B, I)).astype(dtype)
+    g = rng.standard_normal((B, J)).astype(dtype)
+    out_bytes = J * I * np.dtype(dtype).itemsize
+    pairs = [("grad2", linear.grad2, numpy_grad2, out_bytes),
+             ("moments", linear.moments, numpy_moments, 2 * out_bytes)]
+    rows = []
+    met = total = 0
+    einsum_time = None
+    for threads in (1, None):
+        try:
+            context = blas_threads(threads)
+        except ImportError:
+            rows.append(("(threadpoolctl missing: no one-thread rows)",))
+            continue
+        with context:
+            calls = {}
+            for name, ours, theirs, _ in pairs:
+                calls["numpy " + name] = functools.partial(theirs, x, g)
+                calls["sgdprob " + name] = functools.partial(ours, x, g)
+            times = median_times(calls, repeat)
+            if threads is None:
+                t0 = time.perf_counter()
+                einsum_grad2(x, g)
+                einsum_time = time.perf_counter() - t0
+        label = "1" if threads == 1 else "all"
+        for name, ours, _, size in pairs:
+            t_np, t_us = times["numpy " + name], times["sgdprob " + name]
+            rows.append(("numpy " + name, label, milliseconds(t_np), "1.00",
+                         "", "", ""))
+            cells = ["sgdprob " + name, label, milliseconds(t_us),
+                     ratio(t_us, t_np), "", "", ""]
+            if threads == 1:
+                with blas_threads(1):
+                    peak = traced_peak(functools.partial(ours, x, g))
+                ok = t_us <= 1.05 * t_np and peak <= size + 4 * 2**20
+                cells[5] = f"{peak / 2**20:.1f}"
+                cells[6] = "met" if ok else "not met"
+                met += ok
+                total += 1
+            rows.append(tuple(cells))
+    if einsum_time is not None:
+        rows.append(("einsum grad2", "all", milliseconds(einsum_time), "",
+                     "1.00", "", ""))
+        for row_index, row in enumerate(rows):
+            if row[0].startswith("sgdprob") and row[1] == "all":
+                t = float(row[2]) / 1e3
+                rows[row_index] = row[:4] + (ratio(t, einsum_time),) + row[5:]
+    return rows, met, total
+
+
+LINEAR_HEADER = ("call", "threads", "ms", "/numpy", "/einsum", "peak MiB",
+                 "target")
+LINEAR_WIDTHS = (16, 7, 9, 7, 8, 9, 8)
+
+
+def format_linear_row(row):
+    if len(row) == 1:
+        return "  " + row[0]
+    cells = [row[0].ljust(LINEAR_WIDTHS[0])]
+    cells += [c.rjust(w) for c, w in zip(row[1:], LINEAR_WIDTHS[1:])]
+    return "  " + " ".join(cells).rstrip()
+
+
+def run_linear(quick, repeat):
+    """Print the per-sample gradient tables; return (met, total)."""
+    rng = np.random.default_rng(2)
+    met = total = 0
+    for shape in linear_shapes(quick):
+        for dtype in (np.float64, np.float32):
+            B, J, I = shape
+            print()
+            print(f"per-sample gradient squares, (B, J, I) = ({B}, {J}, {I}),"
+                  f" {np.dtype(dtype).name}: target /numpy <= 1.05 on one "
+                  "thread")
+            print(format_linear_row(LINEAR_HEADER))
+            rows, m, t = run_linear_case(shape, dtype, repeat, rng)
+            for row in rows:
+                print(format_linear_row(row))
+            met += m
+            total += t
+            sys.stdout.flush()
+    return met, total
+
+
 def main(argv=None):
     """Run the benchmark and print its tables.
 
@@ -379,6 +530,11 @@ def main(argv=None):
             total += len(row) == len(HEADER)
             met += row[-1] == "met"
         sys.stdout.flush()
+    linear_repeat = args.repeat if args.repeat is not None else (
+        1 if args.quick else 5)
+    m, t = run_linear(args.quick, linear_repeat)
+    met += m
+    total += t
     print()
     print(f"targets met: {met} of {total}")
     print()
@@ -386,4 +542,5 @@ def main(argv=None):
         print("--quick: small inputs, so the ratios say little; the "
               "targets are for\nthe full sizes.")
     print(NOTES.format(repeat=repeat))
+    print(LINEAR_NOTES.format(repeat=linear_repeat))
     return 0

@@ -13,6 +13,7 @@ from sgdprob import bench
 
 HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
 HAVE_PANDAS = importlib.util.find_spec("pandas") is not None
+HAVE_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
 
 BASELINES = ["x.copy()", "lfilter b=1", "lfilter b=1/N", "pandas ewm"]
 KERNELS = ["leaky_sum", "ema", "warmup_mean"]
@@ -88,7 +89,10 @@ def test_quick_run_prints_machine_and_summary(quick_run):
     out = quick_run.stdout
     assert f"numpy {np.__version__}" in out
     assert "CPU:" in out
-    assert re.search(r"^targets met: \d+ of 12$", out, re.MULTILINE)
+    # 12 running-average rows, and with threadpoolctl a one-thread row of
+    # grad2 and of moments per per-sample gradient case and dtype
+    total = 12 + HAVE_THREADPOOLCTL * len(bench.linear_shapes(True)) * 2 * 2
+    assert re.search(rf"^targets met: \d+ of {total}$", out, re.MULTILINE)
 
 
 def test_repeat_must_be_positive(capsys):
@@ -173,3 +177,44 @@ def test_pandas_baseline_computes_ema_from_the_first_value(shape, axis, rng):
                          np.finfo(np.float64).eps, initial=first)
     assert got.shape == want.shape
     assert np.all(np.abs(got - want) <= tol)
+
+
+LINEAR_ROW = re.compile(
+    r"^  (numpy|sgdprob|einsum) (grad2|moments)\s+(1|all)\s+(.*)$")
+
+
+def test_quick_run_prints_per_sample_gradient_rows(quick_run):
+    rows = [LINEAR_ROW.match(line) for line in quick_run.stdout.splitlines()]
+    rows = [m.groups() for m in rows if m]
+    # per case and dtype: numpy and sgdprob rows of grad2 and moments at
+    # each thread setting, and one einsum row
+    threads = 2 if HAVE_THREADPOOLCTL else 1
+    assert len(rows) == len(bench.linear_shapes(True)) * 2 * (
+        4 * threads + 1)
+    for who, what, threads_cell, cells in rows:
+        cells = cells.split()
+        assert is_number(cells[0]) and is_number(cells[1]), cells
+        if who == "sgdprob" and threads_cell == "1":
+            # ms, /numpy, peak MiB, then "met" or "not met"
+            assert is_number(cells[2]), cells
+            assert cells[3:] in (["met"], ["not", "met"]), cells
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_baselines_compute_what_they_are_compared_with(dtype, rng):
+    """numpy's two-GEMM grad2 and the materialised einsum give the same
+    W.grad2 as sgdprob.linear.grad2, and numpy's moments its moments."""
+    B, J, I = 37, 5, 6
+    x = rng.normal(size=(B, I)).astype(dtype)
+    g = rng.normal(size=(B, J)).astype(dtype)
+    ours = sgdprob.linear.grad2(x, g)
+    # a sum of B non-negative terms, each rounded a few times: relative
+    # error at most (B + 4) eps of the dtype on each side
+    rtol = 2 * (B + 4) * np.finfo(dtype).eps
+    np.testing.assert_allclose(bench.numpy_grad2(x, g), ours, rtol=rtol)
+    np.testing.assert_allclose(bench.einsum_grad2(x, g), ours, rtol=rtol)
+    grad, grad2 = bench.numpy_moments(x, g)
+    ref_grad, ref_grad2 = sgdprob.linear.moments(x, g)
+    scale = np.abs(g).T @ np.abs(x) / B      # terms of grad may cancel
+    assert np.all(np.abs(grad - ref_grad) <= rtol * scale)
+    np.testing.assert_allclose(grad2, ref_grad2, rtol=rtol)
