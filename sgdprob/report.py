@@ -782,7 +782,7 @@ def batch_size_section(run):
             for i, B in enumerate(run.Bs)]
     table = format_table(
         ["B", "|g|^2 + tr S/B", "s, W.grad**2", "|g|^2 + tr S",
-         "s, W.grad2", "step ratio, min - max"], rows)
+         "s, W.grad2", "step ratio"], rows)
     big = int(np.argmax(ratio[-1]))
     text = [
         _para(f"Least squares on the diabetes data at phi~=~0, as in "
@@ -794,9 +794,10 @@ def batch_size_section(run):
               f"per-sample gradients of the whole data. 'analytic' and "
               f"'kernel' show the sums over the {p} coordinates "
               f"(|g|^2~+~tr~S/B and |g|^2~+~tr~S, S the covariance of one "
-              f"sample's gradient); the error is the largest over the "
-              f"coordinates and the sum of |measured~-~exact|~/~s.e.. "
-              f"Means are over {run.draws} batches per B."),
+              f"sample's gradient); the error, in standard errors "
+              f"(s.e.), is the largest |measured~-~exact|~/~s.e. over "
+              f"the coordinates and the sum. Means are over {run.draws} "
+              f"batches per B. At B~=~1 the two kinds are one number."),
         "",
         _para(f"RMSProp's s' = (1 - 1/N) s + g2/N with N~=~{run.N:g}, at "
               f"phi~=~0 (eta~=~0), fed a fresh batch's W.grad**2 or "
@@ -818,8 +819,9 @@ def batch_size_section(run):
               f"RMSProp divides each coordinate's step by sqrt(s), so "
               f"with the usual s the step grows with the batch size: "
               f"'step ratio' is sqrt((g^2~+~sigma^2)/(g^2~+~sigma^2/B)), "
-              f"the usual step over the per-sample one, over the "
-              f"coordinates (at B~=~{run.Bs[-1]} it is "
+              f"the usual step over the per-sample one, from its least "
+              f"to its largest over the coordinates (at B~=~{run.Bs[-1]} "
+              f"it is "
               f"{ratio[-1, big]:.1f} for {run.feature_names[big]}, whose "
               f"gradient is mostly noise). With W.grad2 the "
               f"normalisation, and so the meaning of eta, is the same at "
