@@ -9,7 +9,8 @@ Running averages (a course's Problems 1 and 2 on SGD):
 :mod:`sgdprob.linear` has the gradients of a linear layer and the moments
 of its per-sample gradients (W.grad, W.grad2, their variance and the
 gradient noise scale) without the per-sample array; :func:`rmsprop_step`
-and :func:`adam_step` take one optimiser step with that second moment.
+and :func:`adam_step` take one optimiser step with that second moment,
+which keeps its meaning at every batch size (Problem 3).
 
 :mod:`sgdprob.gufuncs` holds the raw C gufuncs, :mod:`sgdprob.analytic`
 the closed forms they are checked against, and ``python -m sgdprob``

@@ -1,5 +1,6 @@
 """The report: every claim about the running averages checked against the
-kernels, then the averages at work on the gradients of a real data set.
+kernels, the averages at work on the gradients of a real data set, then
+the per-sample second moment W.grad2 and the batch size in RMSProp.
 
     python -m sgdprob [--plots DIR]
 
@@ -9,8 +10,9 @@ and lines of text. :func:`main` prints the sections top to bottom and
 returns 1 if any check fails, else 0. A new section is one more function
 in :data:`SECTIONS`.
 
-Tolerances are rounding bounds derived in the comments next to them; a
-check passes when the largest error over the series is within its bound.
+Tolerances are rounding bounds derived in the comments next to them, or
+for a Monte Carlo claim a number of standard errors; a check passes when
+the largest error over the series is within its bound.
 """
 import argparse
 import math
@@ -22,15 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import analytic
+from . import analytic, linear
+from ._optim import rmsprop_step
 from ._running import ema, leaky_sum, warmup_mean
 from .datasets import least_squares_grads, load_diabetes
 
 __all__ = ["Check", "Section", "check", "format_table", "format_checks",
            "exit_status", "running_average_checks", "GradientStream",
            "smooth_gradient_stream", "average_weights",
-           "expected_rel_error", "gradient_stream_section", "write_plots",
-           "main"]
+           "expected_rel_error", "gradient_stream_section",
+           "grad2_counterexample_section", "KINDS", "BatchSizeRun",
+           "time_average_weights", "batch_size_run", "batch_size_section",
+           "write_plots", "main"]
 
 U = 2.0 ** -53          # unit roundoff of float64
 
@@ -103,7 +108,10 @@ class Check:
 
     `analytic` and `kernel` are the values compared (for a series, their
     last entries); `error` is the largest absolute difference over the
-    series and `tol` the bound it must stay within.
+    series and `tol` the bound it must stay within. A Monte Carlo claim
+    sets `unit` to ``"s.e."``: its `error` is then the largest
+    ``|kernel - analytic| / standard error`` over the values compared and
+    `tol` a number of standard errors.
     """
 
     claim: str
@@ -111,6 +119,7 @@ class Check:
     kernel: float
     error: float
     tol: float
+    unit: str = ""
 
     @property
     def passed(self):
@@ -167,7 +176,8 @@ def format_checks(checks):
     headers = ["claim", "analytic", "kernel", "abs error", "tolerance",
                "result"]
     rows = [[c.claim, f"{c.analytic:.7g}", f"{c.kernel:.7g}",
-             f"{c.error:.1e}", f"{c.tol:.1e}",
+             f"{c.error:.2f} {c.unit}" if c.unit else f"{c.error:.1e}",
+             f"{c.tol:.2f} {c.unit}" if c.unit else f"{c.tol:.1e}",
              "PASS" if c.passed else "FAIL"] for c in checks]
     return format_table(headers, rows, "lrrrrl")
 
@@ -507,6 +517,321 @@ def gradient_stream_section(gs, times=(10, 100, 1000, 10_000)):
 
 
 # ---------------------------------------------------------------------------
+# Section C: W.grad2 cannot be computed from W.grad
+
+# A batch mean of B terms t_b computed by the kernels (a GEMM with the
+# scale fl(1/B)) errs by at most (B + 4) u (1/B) sum_b |t_b|: B - 1
+# additions, the product ygrad x, the scale and its product (the bound
+# tests/test_linear.py uses). Squaring the data adds two roundings.
+def _mean_rounding(B, abs_mean, squared=False):
+    """Rounding bound of a kernel's batch mean of B terms, mean |t_b|."""
+    return (B + (6 if squared else 4)) * U * abs_mean
+
+
+def grad2_counterexample_section():
+    """Two batches with the same W.grad and different W.grad2."""
+    X, y, names = load_diabetes()
+    x = np.append(X[0], 1.0)             # patient 1, and the bias's 1
+    r = -y[0]                            # its residual y_hat - y at phi = 0
+    rx = r * x
+    B = 2
+    xb = np.stack([x, x])                # the batch: patient 1 twice
+    ygrad = np.array([[[r], [r]],        # batch 1: ygrad = (r, r)
+                      [[0.0], [2 * r]]])  # batch 2: ygrad = (0, 2r)
+    # One call for both batches: xb (B, I) broadcasts against ygrad
+    # (2, B, 1), giving a leading dimension of 2.
+    g, g2 = linear.moments(xb, ygrad)
+    var = linear.variance(xb, ygrad)
+    g, g2, var = g[:, 0], g2[:, 0], var[:, 0]
+
+    # r x is one rounding, (r x)^2 three; the kernels as above, with
+    # mean |t_b| = |r x| for W.grad of both batches, and mean t_b^2 =
+    # (r x)^2 and 2 (r x)^2 for W.grad2 (and for the variance, whose
+    # two passes err by no more than that: docstring of
+    # sgdprob.linear.variance).
+    tol_g = _mean_rounding(B, np.abs(rx)) + U * np.abs(rx)
+    sq = rx * rx
+    checks = [
+        check("batch 1, ygrad = (r, r): W.grad = r x", rx, g[0],
+              np.max(tol_g)),
+        check("batch 2, ygrad = (0, 2r): W.grad = r x", rx, g[1],
+              np.max(tol_g)),
+        check("W.grad of batch 1 = W.grad of batch 2", g[0], g[1],
+              2 * np.max(_mean_rounding(B, np.abs(rx)))),
+        check("batch 1: W.grad2 = r^2 x^2", sq, g2[0],
+              np.max(_mean_rounding(B, sq, True) + 3 * U * sq)),
+        check("batch 2: W.grad2 = 2 r^2 x^2", 2 * sq, g2[1],
+              np.max(_mean_rounding(B, 2 * sq, True) + 3 * U * 2 * sq)),
+        check("batch 1: variance over b = 0", np.zeros_like(sq), var[0],
+              np.max(_mean_rounding(B, sq, True))),
+        check("batch 2: variance over b = r^2 x^2", sq, var[1],
+              np.max(_mean_rounding(B, 2 * sq, True) + 3 * U * sq)),
+    ]
+
+    j = names.index("bmi")
+    text = [
+        _para(f"Two batches of B~=~2 samples, both patient~1 of the "
+              f"diabetes data (x: its {len(x) - 1} standardized features "
+              f"and the 1 of the bias), least squares at phi~=~0, where "
+              f"the residual is r~=~{r:g}. Batch~1 has ygrad~=~(r,~r), "
+              f"batch~2 ygrad~=~(0,~2r): per-sample gradients r~x, r~x "
+              f"and 0, 2r~x. The rows compare every coordinate; the "
+              f"values shown are the last one, the bias, where x~=~1."),
+        "",
+        format_table(
+            ["", "W.grad[bmi]", "W.grad2[bmi]", "variance[bmi]"],
+            [[f"batch {k + 1}", f"{g[k][j]:.6g}", f"{g2[k][j]:.6g}",
+              f"{var[k][j]:.6g}"] for k in range(2)]),
+        "",
+        _para("Same W.grad, different W.grad2: no function f can give "
+              "W.grad2~=~f(W.grad). In general W.grad2~=~W.grad^2 + "
+              "(the variance over the batch of the per-sample "
+              "gradients), and W.grad, a sum, has thrown that variance "
+              "away; it has to be accumulated from the per-sample "
+              "gradients during the backward pass (sgdprob.linear.grad2 "
+              "does it with one more GEMM, on the squared data)."),
+    ]
+    return Section("C. W.grad2 cannot be computed from W.grad "
+                   "(Problem 3(c))", checks, text)
+
+
+# ---------------------------------------------------------------------------
+# Section D: the batch size in RMSProp's second moment
+
+KINDS = ("W.grad**2", "W.grad2")
+"""The two second moments RMSProp can average: the square of the batch
+mean gradient, and the batch mean of the squared per-sample gradients."""
+
+
+@dataclass
+class BatchSizeRun:
+    """Batches of the diabetes gradients at phi = 0, drawn with replacement.
+
+    Arrays indexed ``[B, kind, column]`` have one row per batch size in
+    `Bs`, the kinds of :data:`KINDS` (W.grad**2, W.grad2) and one column
+    per coordinate of the gradient, then a last column for their sum.
+
+    `mean` and `se` are the mean over `draws` independent batches and its
+    standard error. `s_avg` is the time average, after `burn_in` steps,
+    of RMSProp's running mean s fed one fresh batch per step for `steps`
+    steps, and `s_se` its standard error (see :func:`batch_size_run`).
+    `s_weight` is the sum of the weights that average gives the inputs,
+    1 up to the start from s = 0.
+    """
+
+    Bs: np.ndarray
+    draws: int
+    steps: int
+    N: float
+    burn_in: int
+    g: np.ndarray
+    sigma2: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    s_avg: np.ndarray
+    s_se: np.ndarray
+    s_weight: float
+    feature_names: tuple
+
+    def exact(self):
+        """E W.grad**2 = g^2 + sigma^2 / B and E W.grad2 = g^2 + sigma^2,
+        per coordinate and summed, shape (len(Bs), 2, p + 1)."""
+        g2 = self.g ** 2
+        usual = g2 + self.sigma2 / self.Bs[:, None]
+        per_sample = np.broadcast_to(g2 + self.sigma2, usual.shape)
+        both = np.stack([usual, per_sample], axis=1)
+        return np.concatenate([both, both.sum(-1, keepdims=True)], -1)
+
+
+def time_average_weights(N, T, burn_in):
+    """Weights c_1..c_T of the time average of an EMA after a burn-in.
+
+    With ``s_0 = 0`` and ``s_t = r s_{t-1} + x_t / N``, ``r = 1 - 1/N``,
+    the average ``(1/(T - b)) sum_{t=b+1}^{T} s_t`` (``b = burn_in``) is
+    ``sum_j c_j x_j``. Summing ``s_t = (1/N) sum_{j<=t} r^(t-j) x_j``
+    over ``t`` from ``f_j = max(j, b + 1)`` to ``T`` is a geometric
+    series: ``c_j = r^(f_j - j) (1 - r^(T - f_j + 1)) / (T - b)``.
+    """
+    r = 1.0 - 1.0 / N
+    j = np.arange(1, T + 1)
+    f = np.maximum(j, burn_in + 1)
+    return r ** (f - j) * (1.0 - r ** (T - f + 1)) / (T - burn_in)
+
+
+def batch_size_run(Bs=(1, 4, 16, 64, 256), draws=10_000, steps=10_000,
+                   N=10.0, burn_in=200, seed=1812):
+    """Monte Carlo of W.grad**2 and W.grad2 over the batch size, and of
+    RMSProp's s fed with each.
+
+    Least squares on the diabetes data at phi = 0, as in section B: the
+    layer y = W x with the column of ones appended to x, and ygrad[b] =
+    y_b - target_b = -target_b. Batches of B rows are drawn with
+    replacement, so their per-sample gradients are independent draws from
+    the n per-sample gradients of the data, with mean g and variance
+    sigma^2 (ddof = 0) per coordinate.
+
+    First `draws` batches per B give W.grad and W.grad2 (one call of
+    :func:`sgdprob.linear.moments` with a leading dimension of batches).
+    Then a fresh stream of `steps` batches per B is fed, one per step, to
+    :func:`sgdprob.rmsprop_step` with eta = 0, so phi stays at 0 and only
+    s moves: one s from W.grad**2, one from W.grad2, every B and
+    coordinate in one call per step.
+
+    Standard errors. For the means over draws: the sample standard
+    deviation over the draws / sqrt(draws). For the time average of s:
+    s is an EMA of independent inputs x_t, so the time average is
+    sum_j c_j x_j with the weights of :func:`time_average_weights`; its
+    variance is v sum_j c_j^2, v the variance of one input, estimated
+    from the stream (this accounts for the autocorrelation r^k of s
+    exactly). Its mean is E x sum_j c_j, short of E x by the weight lost
+    to the start from s = 0, r^(b+1) N (1 - r^(T-b)) / (T - b).
+    """
+    X, y, names = load_diabetes()
+    n, d = X.shape
+    x = np.hstack([X, np.ones((n, 1))])          # (n, I), bias column last
+    ygrad = -y[:, None]                          # y_hat - y at W = 0; J = 1
+    G = least_squares_grads(X, y, np.zeros(d + 1))
+    g, sigma2 = G.mean(axis=0), G.var(axis=0)
+    Bs = np.asarray(Bs)
+    rng = np.random.default_rng(seed)
+
+    def batches(B, count):
+        """W.grad and W.grad2 of `count` batches of B rows: (2, count, I)."""
+        out = np.empty((2, count, d + 1))
+        chunk = max(1, 2 ** 17 // B)             # at most 2**17 rows at once
+        for lo in range(0, count, chunk):
+            idx = rng.integers(0, n, size=(min(chunk, count - lo), B))
+            m1, m2 = linear.moments(x[idx], ygrad[idx])   # (k, J=1, I)
+            out[:, lo:lo + len(idx)] = m1[:, 0], m2[:, 0]
+        return out
+
+    def with_sum(a):
+        return np.concatenate([a, a.sum(-1, keepdims=True)], -1)
+
+    # Monte Carlo means, per B: (2 kinds, draws, p + 1)
+    mean, se = [], []
+    for B in Bs:
+        m1, m2 = batches(int(B), draws)
+        vals = with_sum(np.stack([m1 ** 2, m2]))
+        mean.append(vals.mean(axis=1))
+        se.append(vals.std(axis=1, ddof=1) / math.sqrt(draws))
+
+    # RMSProp at phi = 0 with eta = 0: s' = (1 - 1/N) s + g2 / N
+    stream = np.stack([batches(int(B), steps) for B in Bs])  # (nB, 2, T, I)
+    grads = stream[:, 0]                                     # W.grad
+    inputs = np.stack([grads ** 2, stream[:, 1]], axis=1)    # (nB, 2, T, I)
+    phi = np.zeros((len(Bs), 2, d + 1))
+    s = np.zeros_like(phi)
+    total = np.zeros_like(phi)
+    for t in range(steps):
+        rmsprop_step(phi, s, grads[:, None, t], inputs[:, :, t],
+                        eta=0.0, N=N, out=(phi, s))
+        if t >= burn_in:
+            total += s
+    c = time_average_weights(N, steps, burn_in)
+    v = with_sum(inputs).var(axis=2, ddof=1)                 # (nB, 2, p + 1)
+
+    return BatchSizeRun(Bs, draws, steps, float(N), burn_in, g, sigma2,
+                        np.array(mean), np.array(se),
+                        with_sum(total / (steps - burn_in)),
+                        np.sqrt(v * np.sum(c * c)), float(np.sum(c)),
+                        names + ("bias",))
+
+
+def _z_check(claim, exact, measured, se, k=5.0, slack=0.0):
+    """A Monte Carlo check: the largest |measured - exact| / se over the
+    columns must be within k (+ slack) standard errors. The row shows the
+    last column (the sum over the coordinates)."""
+    z = float(np.max(np.abs(measured - exact) / se))
+    return Check(claim, float(exact[-1]), float(measured[-1]), z,
+                 k + slack, "s.e.")
+
+
+def batch_size_section(run):
+    """Checks of E W.grad**2, E W.grad2 and RMSProp's s over B, and the
+    table of how each s depends on the batch size."""
+    exact = run.exact()
+    checks = []
+    # 5 standard errors: a false failure about once in 1.7 million per
+    # column (12 columns per row), if the means are normal; with 10^4
+    # draws they are, the per-sample gradients being bounded.
+    for k, what in enumerate(["mean W.grad**2 = g^2 + sigma^2/B",
+                              "mean W.grad2 = g^2 + sigma^2"]):
+        for i, B in enumerate(run.Bs):
+            checks.append(_z_check(f"{what}, B={B}", exact[i, k],
+                                   run.mean[i, k], run.se[i, k]))
+    # The time average of s falls short of its limit by the weight lost
+    # to the start from s = 0, (1 - s_weight) |limit|: a few 1e-8 of it,
+    # added to the tolerance in units of the standard error.
+    short = 1.0 - run.s_weight
+    for k, what in enumerate(["rmsprop s, W.grad**2",
+                              "rmsprop s, W.grad2"]):
+        target = "g^2 + sigma^2/B" if k == 0 else "g^2 + sigma^2"
+        for i, B in enumerate(run.Bs):
+            slack = float(np.max(short * np.abs(exact[i, k])
+                                 / run.s_se[i, k]))
+            checks.append(_z_check(f"{what} -> {target}, B={B}",
+                                   exact[i, k], run.s_avg[i, k],
+                                   run.s_se[i, k], slack=slack))
+
+    p = len(run.g)
+    ratio = np.sqrt(exact[:, 1, :p] / exact[:, 0, :p])
+    rows = [[f"{B}", f"{exact[i, 0, -1]:.6g}", f"{run.s_avg[i, 0, -1]:.6g}",
+             f"{exact[i, 1, -1]:.6g}", f"{run.s_avg[i, 1, -1]:.6g}",
+             f"{ratio[i].min():.2f} - {ratio[i].max():.2f}"]
+            for i, B in enumerate(run.Bs)]
+    table = format_table(
+        ["B", "|g|^2 + tr S/B", "s, W.grad**2", "|g|^2 + tr S",
+         "s, W.grad2", "step ratio"], rows)
+    big = int(np.argmax(ratio[-1]))
+    text = [
+        _para(f"Least squares on the diabetes data at phi~=~0, as in "
+              f"section~B, with batches of B rows drawn with replacement: "
+              f"the per-sample gradients of a batch are independent, with "
+              f"mean g and variance sigma^2 (ddof~=~0) per coordinate, so "
+              f"E~W.grad^2~=~g^2~+~sigma^2/B and E~W.grad2~=~g^2~+~"
+              f"sigma^2, computed exactly from the {p}~columns of "
+              f"per-sample gradients of the whole data. 'analytic' and "
+              f"'kernel' show the sums over the {p} coordinates "
+              f"(|g|^2~+~tr~S/B and |g|^2~+~tr~S, S the covariance of one "
+              f"sample's gradient); the error, in standard errors "
+              f"(s.e.), is the largest |measured~-~exact|~/~s.e. over "
+              f"the coordinates and the sum. Means are over {run.draws} "
+              f"batches per B. At B~=~1 the two kinds are one number."),
+        "",
+        _para(f"RMSProp's s' = (1 - 1/N) s + g2/N with N~=~{run.N:g}, at "
+              f"phi~=~0 (eta~=~0), fed a fresh batch's W.grad**2 or "
+              f"W.grad2 at each of {run.steps} steps, averaged over the "
+              f"steps after the first {run.burn_in}. s is an EMA of "
+              f"independent inputs, so that average is sum_j~c_j~x_j with "
+              f"known weights (time_average_weights) and its standard "
+              f"error is sqrt(v~sum_j~c_j^2), v the variance of one "
+              f"input: this accounts for the autocorrelation of s "
+              f"exactly."),
+        "",
+        "Where RMSProp's s settles, summed over the coordinates:",
+        "",
+        table,
+        "",
+        _para(f"The usual s, built from the square of the batch-mean "
+              f"gradient, falls with B from |g|^2~+~tr~S towards |g|^2; "
+              f"the per-sample s, built from W.grad2, does not move. "
+              f"RMSProp divides each coordinate's step by sqrt(s), so "
+              f"with the usual s the step grows with the batch size: "
+              f"'step ratio' is sqrt((g^2~+~sigma^2)/(g^2~+~sigma^2/B)), "
+              f"the usual step over the per-sample one, from its least "
+              f"to its largest over the coordinates (at B~=~{run.Bs[-1]} "
+              f"it is "
+              f"{ratio[-1, big]:.1f} for {run.feature_names[big]}, whose "
+              f"gradient is mostly noise). With W.grad2 the "
+              f"normalisation, and so the meaning of eta, is the same at "
+              f"every batch size."),
+    ]
+    return Section("D. The batch size in RMSProp's second moment "
+                   "(Problem 3(d))", checks, text)
+
+
+# ---------------------------------------------------------------------------
 # Figures
 
 def _pyplot_free_figure(figsize):
@@ -615,14 +940,76 @@ def plot_gradient_stream(gs, path, coordinate="intercept", N=100.0):
     fig.savefig(path, dpi=110)
 
 
-def write_plots(directory, gs):
+def plot_rmsprop_batch_size(run, path):
+    """Where RMSProp's s settles against B, for W.grad**2 and W.grad2."""
+    fig = _pyplot_free_figure((11, 4.6))
+    ax1, ax2 = fig.subplots(1, 2)
+    exact = run.exact()
+    p = len(run.g)
+    Bline = np.geomspace(run.Bs[0], run.Bs[-1], 200)
+    g2, tr = float(np.sum(run.g ** 2)), float(np.sum(run.sigma2))
+    colors = {0: "tab:blue", 1: "tab:red"}
+
+    ax1.plot(Bline, g2 + tr / Bline, color=colors[0], lw=1.5,
+             label="|g|^2 + tr S / B")
+    ax1.plot(Bline, np.full_like(Bline, g2 + tr), color=colors[1], lw=1.5,
+             label="|g|^2 + tr S")
+    ax1.axhline(g2, color="0.5", ls=":", lw=1, label="|g|^2")
+    for k, marker in ((0, "o"), (1, "s")):
+        ax1.errorbar(run.Bs, run.s_avg[:, k, -1], yerr=5 * run.s_se[:, k, -1],
+                     fmt=marker, mfc="none", ms=7, color=colors[k],
+                     label=f"time average of s, from {KINDS[k]}")
+    ax1.set(xscale="log", yscale="log", xlabel="batch size B",
+            ylabel="s summed over the coordinates",
+            title="RMSProp's s at phi = 0: from W.grad**2 it falls with B")
+    ax1.legend(loc="center right", fontsize=8)
+
+    # Each coordinate divided by its own g^2 + sigma^2: W.grad2 gives 1
+    # at every B; W.grad**2 falls to g^2 / (g^2 + sigma^2), low for the
+    # coordinates whose gradient is mostly noise.
+    norm = exact[0, 1, :p]
+    frac = run.g ** 2 / norm
+    import matplotlib
+    cmap = matplotlib.colormaps["viridis"]
+    order = np.argsort(frac)
+    for rank, j in enumerate(order):
+        col = cmap(rank / (p - 1))
+        ax2.plot(Bline, (run.g[j] ** 2 + run.sigma2[j] / Bline) / norm[j],
+                 color=col, lw=1)
+        ax2.plot(run.Bs, run.s_avg[:, 0, j] / norm[j], "o", mfc="none",
+                 ms=5, color=col)
+        ax2.plot(run.Bs, run.s_avg[:, 1, j] / norm[j], "s", mfc="none",
+                 ms=5, color=col)
+    for j in order[[0, -1]]:
+        ax2.annotate(run.feature_names[j],
+                     (run.Bs[-1], run.s_avg[-1, 0, j] / norm[j]),
+                     xytext=(6, 0), textcoords="offset points", fontsize=8,
+                     va="center")
+    ax2.plot([], [], "s", mfc="none", color="k", label="from W.grad2")
+    ax2.plot([], [], "o", mfc="none", color="k", label="from W.grad**2")
+    ax2.plot([], [], "-", color="k", label="(g^2 + sigma^2/B) / "
+             "(g^2 + sigma^2)")
+    ax2.set(xscale="log", yscale="log", xlim=(0.7, run.Bs[-1] * 3),
+            xlabel="batch size B", ylabel="s / (g^2 + sigma^2)",
+            title=f"Each of the {p} coordinates, over its own "
+                  "g^2 + sigma^2")
+    ax2.legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"Least squares on the diabetes data: RMSProp's s "
+                 f"(N = {run.N:g}) from {run.steps} batches per B, "
+                 f"error bars 5 s.e.")
+    fig.savefig(path, dpi=110)
+
+
+def write_plots(directory, gs, run):
     """Write the report's figures into `directory`; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "leaky_sum_of_constant.png",
-             directory / "diabetes_gradient_averages.png"]
+             directory / "diabetes_gradient_averages.png",
+             directory / "rmsprop_batch_size.png"]
     plot_leaky_sum_of_constant(paths[0])
     plot_gradient_stream(gs, paths[1])
+    plot_rmsprop_batch_size(run, paths[2])
     return paths
 
 
@@ -635,6 +1022,8 @@ def write_plots(directory, gs):
 SECTIONS = [
     lambda ctx: running_average_checks(),
     lambda ctx: gradient_stream_section(ctx["stream"]),
+    lambda ctx: grad2_counterexample_section(),
+    lambda ctx: batch_size_section(ctx["batch_size"]),
 ]
 
 
@@ -642,9 +1031,11 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="python -m sgdprob",
         description="Check each claim about the running averages of "
-                    "sgdprob against its C kernels, then smooth the "
+                    "sgdprob against its C kernels, smooth the "
                     "per-sample gradients of a least-squares fit to real "
-                    "data. Exits with status 1 if a check fails. "
+                    "data, show that W.grad2 is not a function of W.grad "
+                    "and how the batch size moves RMSProp's second "
+                    "moment. Exits with status 1 if a check fails. "
                     "'python -m sgdprob bench' runs the benchmark.")
     p.add_argument("--plots", metavar="DIR",
                    help="also write PNG figures into DIR (needs "
@@ -670,7 +1061,8 @@ def main(argv=None):
                   f"the directory ({exc.strerror})", file=sys.stderr)
             return 2
 
-    ctx = {"stream": smooth_gradient_stream()}
+    ctx = {"stream": smooth_gradient_stream(),
+           "batch_size": batch_size_run()}
     sections = [make(ctx) for make in SECTIONS]
     checks = [c for s in sections for c in s.checks]
     try:
@@ -681,14 +1073,16 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exit_status(checks)
     if args.plots is not None:
-        for path in write_plots(args.plots, ctx["stream"]):
+        for path in write_plots(args.plots, ctx["stream"],
+                                ctx["batch_size"]):
             print(f"wrote {path}")
     return exit_status(checks)
 
 
 def _print_report(sections, checks):
-    print("sgdprob report: running averages (Problems 1 and 2 of a course "
-          "on SGD)")
+    print("sgdprob report: running averages, and the per-sample second "
+          "moment in RMSProp")
+    print("(Problems 1 to 3 of a course on SGD)")
     print()
     for s in sections:
         print(s.title)

@@ -27,6 +27,20 @@ def test_readme_python_blocks_run():
     # each within its rounding bound of the plain loop (tests/reference.py)
     ref, A = running("warmup_mean", env["x"], 100.0)
     assert np.all(np.abs(joined - whole) <= 2 * tolerance(ref, A, np.float64))
+    # the per-sample gradient block: W.grad2 - W.grad**2 is the variance
+    # (W.grad2 and W.grad**2 <= W.grad2 each within about (B + 6) u of
+    # W.grad2, B = 442, and the variance within a few u: 3 (B + 6) u in
+    # all), the noise scale is about 10, and RMSProp brings the mean
+    # squared error near the least-squares minimum
+    inputs, target = env["inputs"], env["data"].y
+    g, g2 = sgdprob.linear.moments(inputs, -target[:, None])
+    assert np.all(np.abs(env["spread"] - (g2 - g ** 2))
+                  <= 3 * (442 + 6) * 2.0 ** -53 * g2)
+    assert 9.5 < env["ns"].B_simple < 10.5
+    fit = np.linalg.lstsq(inputs, target, rcond=None)[0]
+    mse = np.mean((inputs @ env["W"][0] - target) ** 2)
+    best = np.mean((inputs @ fit - target) ** 2)
+    assert best <= mse < 1.2 * best
 
 
 MODULES = ["sgdprob._running", "sgdprob.analytic"]

@@ -38,21 +38,30 @@ def sections(stream):
             report.gradient_stream_section(stream)]
 
 
+@pytest.fixture(scope="module")
+def all_sections(stream):
+    """Every section of the report, built as main builds them."""
+    ctx = {"stream": stream, "batch_size": report.batch_size_run()}
+    return [make(ctx) for make in report.SECTIONS]
+
+
 def result_rows(stdout):
     return [line for line in stdout.splitlines()
             if line.rstrip().endswith(("PASS", "FAIL"))]
 
 
-def test_cli_every_check_passes(tmp_path, sections):
+def test_cli_every_check_passes(tmp_path, all_sections):
     proc = run_cli(cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = result_rows(proc.stdout)
-    n_checks = sum(len(s.checks) for s in sections)
-    assert n_checks == 17
+    # A: 13, B: 4, C (W.grad2 is not a function of W.grad): 7,
+    # D (the batch size in RMSProp): 4 claims at each of 5 batch sizes
+    assert [len(s.checks) for s in all_sections] == [13, 4, 7, 20]
+    n_checks = sum(len(s.checks) for s in all_sections)
     assert len(rows) == n_checks
     assert all(r.rstrip().endswith("PASS") for r in rows)
     assert f"{n_checks} checks: {n_checks} passed, 0 failed." in proc.stdout
-    for s in sections:
+    for s in all_sections:
         assert s.title in proc.stdout
     assert proc.stderr == ""
 
@@ -82,7 +91,8 @@ def test_cli_plots(tmp_path):
     out = tmp_path / "figures"                 # created by the command
     proc = run_cli("--plots", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    names = {"leaky_sum_of_constant.png", "diabetes_gradient_averages.png"}
+    names = {"leaky_sum_of_constant.png", "diabetes_gradient_averages.png",
+             "rmsprop_batch_size.png"}
     assert {p.name for p in out.iterdir()} == names
     for name in names:
         path = out / name
