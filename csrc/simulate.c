@@ -8,7 +8,7 @@
  * the kernels below on C-contiguous float64 arrays; each kernel releases
  * the GIL for its loop.
  *
- *   linear_gaussian_steps(bitgen, a, M, B, psi, steps)
+ *   linear_gaussian_steps(bitgen, a, M, B, psi, steps, poll)
  *       psi[:, r] <- a * psi[:, r] + M (z_1 + ... + z_B),  z_b ~ N(0, I_d)
  *       for every replica r, steps times; psi is (d, replicas). Both SGD
  *       on a quadratic and the Euler-Maruyama scheme of its Langevin
@@ -16,11 +16,11 @@
  *         SGD       a = 1 - eta lambda,  M = -(eta / B) Q^T Sigma1^(1/2)
  *         Langevin  a = 1 - dt lambda,   M = sqrt(eta dt / B) Q^T
  *                   Sigma1^(1/2), one z per step (B = 1 here)
- *   least_squares_steps(bitgen, X, y, eta, B, replace, phi, steps)
+ *   least_squares_steps(bitgen, X, y, eta, B, replace, phi, steps, poll)
  *       phi[r] <- phi[r] - (eta / B) sum_b (X[k_b] . phi[r] - y[k_b]) X[k_b]
  *       with B rows k_b drawn for every replica and step; phi is
  *       (replicas, p).
- *   batch_means(bitgen, G, B, replace, out)
+ *   batch_means(bitgen, G, B, replace, out, poll)
  *       out[k] = (1/B) sum_b G[k_b], B rows drawn for every batch k.
  *
  * Order of the draws (what makes a run reproducible and replayable):
@@ -35,17 +35,19 @@
  *            replica and step: Generator.integers(0, n, size=B), which
  *            calls the same function. Without replacement a partial
  *            Fisher-Yates shuffle of 0 .. n-1: for b = 0 .. B-1 swap
- *            position b with b + Generator.integers(0, n - b), take
- *            the first B, and undo the swaps, so every draw starts from
- *            0 .. n-1 again.
+ *            position b with b + Generator.integers(0, n - b) and take
+ *            the first B; then the positions moved are reset, so every
+ *            batch starts from 0 .. n-1 again.
  * Buffering normals in blocks changes none of this. No threads: one bit
  * generator is one stream.
  *
- * Ctrl-C: every SIM_POLL units of work (a normal, a multiply-add) the
+ * Ctrl-C: when called from the main thread (the only one that runs
+ * signal handlers; the caller says which), every SIM_POLL units of work
+ * (a normal, a multiply-add: a few to a few tens of milliseconds) the
  * loop takes the GIL back and calls PyErr_CheckSignals; if a handler
  * raised, the kernel stops between two replicas and returns NULL with
  * that exception (KeyboardInterrupt). The state arrays then hold a
- * partly advanced run.
+ * partly advanced run. In other threads the loop never takes the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -59,20 +61,36 @@
 
 /* Normals drawn into the buffer at a time (32 KiB of doubles). */
 #define SIM_BLOCK 4096
-/* Units of work between two checks for a signal (about 10 ms). */
-#define SIM_POLL (1 << 20)
+/* Units of work between two checks for a signal (4 to 40 ms). */
+#define SIM_POLL (1 << 22)
+
+/* The d x d product of sim_gaussian_nd runs along the replicas and
+ * vectorises; on x86-64 Linux it is compiled twice, for AVX2 and for the
+ * baseline, and the loader picks one for the machine. Both do the same
+ * operations in the same order (no FMA: -ffp-contract=off), so they give
+ * the same numbers. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define SIM_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef SIM_CLONES
+#define SIM_CLONES
+#endif
 
 /* The loop's side of the GIL: released while it runs, taken back to
  * check for signals. */
 typedef struct {
     PyThreadState *save;    /* from PyEval_SaveThread */
     npy_intp work;          /* units done since the last check */
+    int poll;               /* check for signals (main thread only) */
 } sim_gil;
 
 static void
-sim_release(sim_gil *g)
+sim_release(sim_gil *g, int poll)
 {
     g->work = 0;
+    g->poll = poll;
     g->save = PyEval_SaveThread();
 }
 
@@ -89,7 +107,7 @@ sim_poll(sim_gil *g, npy_intp units)
     int err;
 
     g->work += units;
-    if (g->work < SIM_POLL) {
+    if (!g->poll || g->work < SIM_POLL) {
         return 0;
     }
     g->work = 0;
@@ -155,18 +173,18 @@ sim_gaussian_1d(bitgen_t *bg,       /* the bit generator, lock held */
  * normals are drawn in (r, b, j) order, summed over b into zsum laid out
  * (j, r), so the product with M runs along r and vectorises.
  */
-static int
+SIM_CLONES static int
 sim_gaussian_nd(bitgen_t *bg,
-                const double *a,    /* (d,) decay per step */
-                const double *M,    /* (d, d) noise gain, row-major */
+                const double *a,            /* (d,) decay per step */
+                const double *M,            /* (d, d) noise gain */
                 npy_intp d,
                 npy_intp B,
-                double *psi,        /* (d, replicas) state */
+                double *restrict psi,       /* (d, replicas) state */
                 npy_intp replicas,
                 npy_intp steps,
-                npy_intp R,         /* replicas per block */
-                double *z,          /* scratch, R B d doubles */
-                double *zsum,       /* scratch, d R doubles */
+                npy_intp R,                 /* replicas per block */
+                double *restrict z,         /* scratch, R B d doubles */
+                double *restrict zsum,      /* scratch, d R doubles */
                 sim_gil *gil)
 {
     for (npy_intp t = 0; t < steps; t++) {
@@ -176,7 +194,7 @@ sim_gaussian_nd(bitgen_t *bg,
             random_standard_normal_fill(bg, nr * B * d, z);
 
             for (npy_intp r = 0; r < nr; r++) {
-                const double *zr = z + r * B * d;
+                const double *restrict zr = z + r * B * d;
 
                 for (npy_intp j = 0; j < d; j++) {
                     double s = zr[j];
@@ -189,7 +207,7 @@ sim_gaussian_nd(bitgen_t *bg,
             }
 
             for (npy_intp i = 0; i < d; i++) {
-                double *p = psi + i * replicas + r0;
+                double *restrict p = psi + i * replicas + r0;
                 const double *Mi = M + i * d;
                 double ai = a[i];
 
@@ -197,7 +215,7 @@ sim_gaussian_nd(bitgen_t *bg,
                     p[r] *= ai;
                 }
                 for (npy_intp j = 0; j < d; j++) {
-                    const double *zj = zsum + j * R;
+                    const double *restrict zj = zsum + j * R;
                     double mij = Mi[j];
 
                     for (npy_intp r = 0; r < nr; r++) {
@@ -449,10 +467,10 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     bitgen_t *bg;
     double *z, *zsum;
     sim_gil gil;
-    int err;
+    int poll, err;
 
-    if (!PyArg_ParseTuple(args, "OOOnOn:linear_gaussian_steps", &capsule,
-                          &a_obj, &M_obj, &B, &psi_obj, &steps)) {
+    if (!PyArg_ParseTuple(args, "OOOnOnp:linear_gaussian_steps", &capsule,
+                          &a_obj, &M_obj, &B, &psi_obj, &steps, &poll)) {
         return NULL;
     }
     bg = sim_bitgen(capsule);
@@ -496,7 +514,7 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
         return PyErr_NoMemory();
     }
 
-    sim_release(&gil);
+    sim_release(&gil, poll);
     if (d == 1) {
         err = sim_gaussian_1d(bg, *(double *)PyArray_DATA(a_arr),
                               *(double *)PyArray_DATA(M_arr), B,
@@ -526,7 +544,7 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     PyArrayObject *X_arr, *y_arr, *phi_arr;
     Py_ssize_t B, steps;
     double eta;
-    int replace, err;
+    int replace, poll, err;
     npy_intp n, p, replicas, shape[2];
     npy_intp *perm = NULL;
     uint64_t *rows;
@@ -534,9 +552,9 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     bitgen_t *bg;
     sim_gil gil;
 
-    if (!PyArg_ParseTuple(args, "OOOdnpOn:least_squares_steps", &capsule,
+    if (!PyArg_ParseTuple(args, "OOOdnpOnp:least_squares_steps", &capsule,
                           &X_obj, &y_obj, &eta, &B, &replace, &phi_obj,
-                          &steps)) {
+                          &steps, &poll)) {
         return NULL;
     }
     bg = sim_bitgen(capsule);
@@ -578,7 +596,7 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
         return PyErr_NoMemory();
     }
 
-    sim_release(&gil);
+    sim_release(&gil, poll);
     err = sim_least_squares(bg, (const double *)PyArray_DATA(X_arr),
                             (const double *)PyArray_DATA(y_arr), n, p, eta,
                             B, replace, (double *)PyArray_DATA(phi_arr),
@@ -600,15 +618,15 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     PyObject *capsule, *G_obj, *out_obj;
     PyArrayObject *G_arr, *out_arr;
     Py_ssize_t B;
-    int replace, err;
+    int replace, poll, err;
     npy_intp n, d, batches, shape[2];
     npy_intp *perm = NULL;
     uint64_t *rows;
     bitgen_t *bg;
     sim_gil gil;
 
-    if (!PyArg_ParseTuple(args, "OOnpO:batch_means", &capsule, &G_obj, &B,
-                          &replace, &out_obj)) {
+    if (!PyArg_ParseTuple(args, "OOnpOp:batch_means", &capsule, &G_obj,
+                          &B, &replace, &out_obj, &poll)) {
         return NULL;
     }
     bg = sim_bitgen(capsule);
@@ -642,7 +660,7 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
         return PyErr_NoMemory();
     }
 
-    sim_release(&gil);
+    sim_release(&gil, poll);
     err = sim_batch_means(bg, (const double *)PyArray_DATA(G_arr), n, d, B,
                           replace, (double *)PyArray_DATA(out_arr), batches,
                           perm, rows, &gil);
@@ -662,23 +680,27 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
 
 static PyMethodDef sim_methods[] = {
     {"linear_gaussian_steps", sim_linear_gaussian_steps, METH_VARARGS,
-     "linear_gaussian_steps(bitgen, a, M, B, psi, steps, /)\n"
+     "linear_gaussian_steps(bitgen, a, M, B, psi, steps, poll, /)\n"
      "\n"
      "Advance psi (d, replicas) in place, steps times:\n"
      "    psi[:, r] <- a * psi[:, r] + M (z_1 + ... + z_B),\n"
      "z_b ~ N(0, I_d) drawn in (step, replica, b, coordinate) order.\n"
-     "bitgen is bit_generator.capsule; hold bit_generator.lock.\n"},
+     "bitgen is bit_generator.capsule; hold bit_generator.lock. poll:\n"
+     "check for signals (pass True only from the main thread).\n"},
     {"least_squares_steps", sim_least_squares_steps, METH_VARARGS,
-     "least_squares_steps(bitgen, X, y, eta, B, replace, phi, steps, /)\n"
+     "least_squares_steps(bitgen, X, y, eta, B, replace, phi, steps, poll,\n"
+     "                    /)\n"
      "\n"
      "Advance phi (replicas, p) in place by steps of SGD on\n"
      "(1/2n) sum_k (X[k] . phi - y[k])^2, B rows per replica and step.\n"
-     "bitgen is bit_generator.capsule; hold bit_generator.lock.\n"},
+     "bitgen is bit_generator.capsule; hold bit_generator.lock. poll:\n"
+     "check for signals (pass True only from the main thread).\n"},
     {"batch_means", sim_batch_means_py, METH_VARARGS,
-     "batch_means(bitgen, G, B, replace, out, /)\n"
+     "batch_means(bitgen, G, B, replace, out, poll, /)\n"
      "\n"
      "Fill out (batches, d) with the means of B rows of G drawn per\n"
-     "batch. bitgen is bit_generator.capsule; hold bit_generator.lock.\n"},
+     "batch. bitgen is bit_generator.capsule; hold bit_generator.lock.\n"
+     "poll: check for signals (pass True only from the main thread).\n"},
     {NULL, NULL, 0, NULL},
 };
 
