@@ -92,8 +92,10 @@ def hessian(H):
 
 
 def positive_definite(lam):
-    """Raise ValueError unless every eigenvalue of H is > 0."""
-    if lam[0] <= 0:
+    """Raise ValueError unless H is positive definite in floating point:
+    its smallest eigenvalue above d eps times its largest magnitude (below
+    that, rounding alone could have made it positive)."""
+    if lam[0] <= len(lam) * np.finfo(float).eps * np.abs(lam).max():
         raise ValueError(
             "H must be positive definite for a stationary law to exist; "
             f"its smallest eigenvalue is {lam[0]:.6g}")
