@@ -138,7 +138,8 @@ def _start(phi0, replicas, d, name="phi0"):
         raise ValueError(
             f"{name} must be a scalar, a ({d},) vector or a ({replicas}, "
             f"{d}) array (replicas, d); got shape {phi0.shape}")
-    return np.array(np.broadcast_to(phi0, (replicas, d)), dtype=np.float64)
+    return np.array(np.broadcast_to(phi0, (replicas, d)), dtype=np.float64,
+                    order="C")
 
 
 def _warn_divergent(rate, lam, rate_name, what):
@@ -173,9 +174,12 @@ def _linear_gaussian(Q, a, M, B, phi0, steps, rng, record_every, progress,
 
     with bit_generator.lock:
         records = _drive(advance, psi, steps, record_every, progress, desc)
-    if records is None:
-        return np.ascontiguousarray((Q @ psi).T)
-    return np.ascontiguousarray(np.matmul(Q, records).transpose(0, 2, 1))
+    # a divergent run (already warned about) may hold inf: stay quiet
+    with np.errstate(invalid="ignore", over="ignore"):
+        if records is None:
+            return np.ascontiguousarray((Q @ psi).T)
+        return np.ascontiguousarray(
+            np.matmul(Q, records).transpose(0, 2, 1))
 
 
 def batch_noise_cov(per_sample_grads, B, *, n_batches, replace=True,

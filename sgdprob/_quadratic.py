@@ -113,9 +113,17 @@ def noise(Sigma1, d):
 
 
 def noise_sqrt(S):
-    """The symmetric positive semi-definite square root of a checked S."""
+    """The symmetric positive semi-definite square root of a checked S.
+
+    Eigenvalues below d eps times the largest are rounding noise about 0
+    (an exact zero comes out of the eigensolver as +-eps |S|) and are
+    taken as 0: their square roots, about sqrt(eps |S|), would put an
+    error of 1e-8 relative into the root.
+    """
     w, V = np.linalg.eigh(S)
-    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+    floor = len(w) * np.finfo(float).eps * np.abs(w).max()
+    w = np.where(w > floor, w, 0.0)
+    return (V * np.sqrt(w)) @ V.T
 
 
 def in_basis(Q, S):
