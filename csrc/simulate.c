@@ -45,8 +45,8 @@
  * signal handlers; the caller says which), every SIM_POLL units of work
  * (a normal, a multiply-add: a few to a few tens of milliseconds) the
  * loop takes the GIL back and calls PyErr_CheckSignals; if a handler
- * raised, the kernel stops between two replicas and returns NULL with
- * that exception (KeyboardInterrupt). The state arrays then hold a
+ * raised, the kernel stops between two blocks of work and returns NULL
+ * with that exception (KeyboardInterrupt). The state arrays then hold a
  * partly advanced run. In other threads the loop never takes the GIL.
  */
 #define PY_SSIZE_T_CLEAN
