@@ -15,12 +15,24 @@ which keeps its meaning at every batch size (Problem 3).
 :mod:`sgdprob.gufuncs` holds the raw C gufuncs, :mod:`sgdprob.analytic`
 the closed forms they are checked against, and ``python -m sgdprob``
 prints a report that checks them.
+
+Monte Carlo runs of SGD and its Langevin model (a course's Problem 4 on
+SGD), in C with NumPy's random generators:
+
+- :func:`batch_noise_cov`    the covariance of minibatch mean gradients,
+  measured: ``Sigma^B = Sigma^1 / B``
+- :func:`sgd_quadratic`      SGD on ``1/2 Phi^T H Phi`` with gradient noise
+- :func:`langevin`           its Langevin model, by Euler-Maruyama
+- :func:`sgd_least_squares`  SGD on a data set, with the data's own noise
 """
 from . import analytic, gufuncs, linear
+from ._montecarlo import (batch_noise_cov, langevin, sgd_least_squares,
+                          sgd_quadratic)
 from ._optim import adam_step, rmsprop_step
 from ._running import ema, leaky_sum, warmup_mean
 
 __version__ = "0.1.0"
 
 __all__ = ["leaky_sum", "ema", "warmup_mean", "analytic", "gufuncs",
-           "linear", "rmsprop_step", "adam_step"]
+           "linear", "rmsprop_step", "adam_step", "batch_noise_cov",
+           "sgd_quadratic", "langevin", "sgd_least_squares"]

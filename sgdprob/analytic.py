@@ -13,11 +13,37 @@ Powers ``r^t`` are evaluated as ``exp(t log1p(-1/N))`` and ``1 - r^t`` as
 ``-expm1(t log1p(-1/N))``, so the forms keep full relative accuracy for
 horizons as large as ``N = 1e15``, where ``1 - 1/N`` itself would lose
 most of its digits.
+
+SGD and its Langevin model on ``L(Phi) = 1/2 Phi^T H Phi`` with
+per-sample gradient noise of covariance ``Sigma1``, learning rate ``eta``
+and batch size ``B`` (the simulations are :func:`sgdprob.sgd_quadratic`
+and :func:`sgdprob.langevin`):
+
+- :func:`sgd_stationary_cov`       ``C = A C A^T + eta^2 Sigma1 / B``,
+  ``A = I - eta H``
+- :func:`langevin_stationary_cov`  ``H C + C H = eta Sigma1 / B``
+- :func:`euler_maruyama_stationary_cov`  the Langevin model's scheme at
+  step ``dt``: the first equation with ``dt`` for ``eta`` and noise
+  ``dt eta Sigma1 / B``
+- :func:`langevin_transient`       mean and covariance at time ``t``
+- :func:`least_squares_noise`, :func:`mandt_stationary_cov`  the
+  Langevin prediction for SGD on least squares (Mandt, Hoffman and Blei
+  2017)
+
+All of them work in the eigenbasis ``H = Q diag(lam) Q^T``, where the
+Lyapunov equations decouple entry by entry.
 """
+import collections
+
 import numpy as np
 
+from . import _quadratic
+
 __all__ = ["leaky_sum_of_constant", "leaky_sum_limit", "ema_of_constant",
-           "warmup_mean_of_constant", "leaky_sum_from_ema"]
+           "warmup_mean_of_constant", "leaky_sum_from_ema",
+           "sgd_stationary_cov", "langevin_stationary_cov",
+           "euler_maruyama_stationary_cov", "langevin_transient",
+           "least_squares_noise", "mandt_stationary_cov"]
 
 
 def _finite_N(N):
@@ -207,3 +233,408 @@ def leaky_sum_from_ema(mu, N):
     True
     """
     return _finite_N(N) * np.asarray(mu, float)
+
+
+# SGD and its Langevin model on a quadratic.
+
+Moments = collections.namedtuple("Moments", ["mean", "cov"])
+Moments.__doc__ = """Mean and covariance of Phi(t)."""
+
+LeastSquaresNoise = collections.namedtuple(
+    "LeastSquaresNoise", ["phi_star", "H", "Sigma1"])
+LeastSquaresNoise.__doc__ = """\
+The quadratic model of SGD on least squares at its optimum.
+
+phi_star : ndarray, shape (p,)
+    The least-squares solution.
+H : ndarray, shape (p, p)
+    The Hessian ``X^T X / n`` of the mean loss.
+Sigma1 : ndarray, shape (p, p)
+    Covariance (``ddof=0``) of the per-sample gradients at `phi_star`.
+"""
+
+
+def _quadratic_model(H, Sigma1, eta, B):
+    """(lam, Q, q): eigenbasis of H and the noise eta Q^T Sigma1 Q / B."""
+    lam, Q = _quadratic.hessian(H)
+    S = _quadratic.noise(Sigma1, lam.shape[0])
+    eta = _quadratic.positive(eta, "eta")
+    B = _quadratic.positive(B, "B")
+    return lam, Q, (eta / B) * _quadratic.in_basis(Q, S)
+
+
+def _from_basis(Q, Cp):
+    C = Q @ Cp @ Q.T
+    return (C + C.T) / 2
+
+
+def _discrete_stationary(lam, Q, q, step, step_name, what):
+    """Stationary C of psi <- (1 - step lam) psi + noise of cov step q."""
+    _quadratic.positive_definite(lam)
+    top = step * lam[-1]
+    if top >= 2:
+        raise ValueError(
+            f"{step_name} * largest eigenvalue of H = {top:.6g} >= 2: "
+            f"{what} diverges and has no stationary law")
+    li, lj = lam[:, None], lam[None, :]
+    # step^2 q / (1 - (1 - step li)(1 - step lj)), divided through by step
+    return _from_basis(Q, q / (li + lj - step * li * lj))
+
+
+def sgd_stationary_cov(H, Sigma1, *, eta, B):
+    """Stationary covariance of SGD on a quadratic.
+
+    SGD on ``1/2 Phi^T H Phi`` with batch noise of covariance
+    ``Sigma1 / B`` is ``Phi <- A Phi - eta xi``, ``A = I - eta H``; its
+    stationary covariance solves the discrete Lyapunov equation
+
+        ``C = A C A^T + eta^2 Sigma1 / B``.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric positive definite (a scalar is 1 x 1).
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate, with ``0 < eta lam_max < 2``.
+    B : float
+        Batch size, > 0.
+
+    Returns
+    -------
+    C : ndarray, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If `H` is not positive definite, ``eta lam_max >= 2`` (SGD
+        diverges), or a matrix is not symmetric, finite or of matching
+        shape, or `Sigma1` is not positive semi-definite.
+
+    Notes
+    -----
+    In the eigenbasis ``H = Q diag(lam) Q^T``, with ``q = Q^T Sigma1 Q``,
+    the equation decouples:
+
+        ``C' = eta q / (B (lam_i + lam_j - eta lam_i lam_j))``,
+        ``C = Q C' Q^T``.
+
+    In one dimension, ``eta sigma^2 / (B h (2 - eta h))``: as ``eta -> 0``
+    the Langevin value ``eta sigma^2 / (2 B h)``, and larger for finite
+    ``eta``.
+
+    Examples
+    --------
+    >>> from sgdprob import analytic
+    >>> float(analytic.sgd_stationary_cov(2.0, 3.0, eta=0.5, B=4)[0, 0])
+    0.1875
+    """
+    lam, Q, q = _quadratic_model(H, Sigma1, eta, B)
+    return _discrete_stationary(lam, Q, q, float(eta), "eta", "SGD")
+
+
+def langevin_stationary_cov(H, Sigma1, *, eta, B):
+    """Stationary covariance of the Langevin model of SGD.
+
+    ``dPhi = -H Phi dt + (eta Sigma1 / B)^(1/2) dW`` has the stationary
+    covariance that solves the continuous Lyapunov equation
+
+        ``H C + C H = eta Sigma1 / B``.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric positive definite.
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate, > 0.
+    B : float
+        Batch size, > 0.
+
+    Returns
+    -------
+    C : ndarray, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If `H` is not positive definite, or a matrix is not symmetric,
+        finite or of matching shape, or `Sigma1` is not positive
+        semi-definite.
+
+    Notes
+    -----
+    In the eigenbasis of `H`, ``C' = eta q / (B (lam_i + lam_j))`` with
+    ``q = Q^T Sigma1 Q``; in one dimension ``eta sigma^2 / (2 B h)``.
+    It depends on ``eta / B`` alone: with ``eta = B eta'`` it is the same
+    for every batch size.
+
+    Examples
+    --------
+    >>> from sgdprob import analytic
+    >>> float(analytic.langevin_stationary_cov(2.0, 3.0, eta=0.5, B=4)[0, 0])
+    0.09375
+    """
+    lam, Q, q = _quadratic_model(H, Sigma1, eta, B)
+    _quadratic.positive_definite(lam)
+    return _from_basis(Q, q / (lam[:, None] + lam[None, :]))
+
+
+def euler_maruyama_stationary_cov(H, Sigma1, *, eta, B, dt):
+    """Stationary covariance of the Euler-Maruyama scheme at step dt.
+
+    :func:`sgdprob.langevin` steps ``Phi <- (I - dt H) Phi + sqrt(dt)
+    eps``, ``eps ~ N(0, eta Sigma1 / B)``, whose stationary covariance
+    solves
+
+        ``C = (I - dt H) C (I - dt H)^T + dt eta Sigma1 / B``.
+
+    It tends to :func:`langevin_stationary_cov` as ``dt -> 0``, and at
+    ``dt = eta`` it equals :func:`sgd_stationary_cov`.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric positive definite.
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate, > 0.
+    B : float
+        Batch size, > 0.
+    dt : float
+        Time step, with ``0 < dt lam_max < 2``.
+
+    Returns
+    -------
+    C : ndarray, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If `H` is not positive definite, ``dt lam_max >= 2`` (the scheme
+        diverges), or a matrix is not symmetric, finite or of matching
+        shape, or `Sigma1` is not positive semi-definite.
+
+    Notes
+    -----
+    ``C' = eta q / (B (lam_i + lam_j - dt lam_i lam_j))`` in the
+    eigenbasis of `H`, with ``q = Q^T Sigma1 Q``.
+
+    Examples
+    --------
+    >>> from sgdprob import analytic
+    >>> c = analytic.euler_maruyama_stationary_cov(2.0, 3.0, eta=0.5, B=4,
+    ...                                            dt=0.5)
+    >>> float(c[0, 0])                       # the SGD value at dt = eta
+    0.1875
+    """
+    lam, Q, q = _quadratic_model(H, Sigma1, eta, B)
+    dt = _quadratic.positive(dt, "dt")
+    return _discrete_stationary(lam, Q, q, dt, "dt",
+                                "the Euler-Maruyama scheme")
+
+
+def langevin_transient(H, Sigma1, *, eta, B, t, phi0=0.0):
+    """Mean and covariance of the Langevin model at time t.
+
+    Started from a fixed ``Phi(0) = phi0``, ``dPhi = -H Phi dt +
+    (eta Sigma1 / B)^(1/2) dW`` is Gaussian at every time with
+
+        ``mean(t) = exp(-H t) phi0``
+        ``C(t) = int_0^t exp(-H s) (eta Sigma1 / B) exp(-H s) ds``.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric (here it need not be positive definite).
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate, > 0.
+    B : float
+        Batch size, > 0.
+    t : float or array_like
+        Times, finite and >= 0.
+    phi0 : float or array_like, optional
+        Start, a scalar or a (d,) vector. Default 0.
+
+    Returns
+    -------
+    Moments
+        Named tuple ``(mean, cov)`` with shapes ``t.shape + (d,)`` and
+        ``t.shape + (d, d)``.
+
+    Raises
+    ------
+    ValueError
+        If `t` is negative or not finite, `phi0` has the wrong shape, a
+        matrix is not symmetric, finite or of matching shape, or
+        `Sigma1` is not positive semi-definite.
+
+    Notes
+    -----
+    In the eigenbasis of `H`, with ``q = Q^T Sigma1 Q``,
+
+        ``C'(t) = (eta q / B) (1 - exp(-(lam_i + lam_j) t))
+        / (lam_i + lam_j)``,
+
+    computed with ``expm1``, and equal to ``(eta q / B) t`` where
+    ``lam_i + lam_j = 0``. As ``t -> inf`` it tends to
+    :func:`langevin_stationary_cov` when `H` is positive definite.
+
+    Examples
+    --------
+    >>> from sgdprob import analytic
+    >>> m = analytic.langevin_transient(1.0, 2.0, eta=0.5, B=1,
+    ...                                 t=[0.0, 1e6], phi0=3.0)
+    >>> m.mean[:, 0]
+    array([3., 0.])
+    >>> m.cov[:, 0, 0]                      # 0 at t = 0, then 0.5 * 2 / 2
+    array([0. , 0.5])
+    """
+    lam, Q, q = _quadratic_model(H, Sigma1, eta, B)
+    d = lam.shape[0]
+    t = _quadratic.real_array(t, "t")
+    if np.any(t < 0):
+        raise ValueError("t must be >= 0")
+    phi0 = _quadratic.real_array(phi0, "phi0")
+    if phi0.ndim > 1 or (phi0.ndim == 1 and phi0.shape != (d,)):
+        raise ValueError(
+            f"phi0 must be a scalar or a ({d},) vector; got shape "
+            f"{phi0.shape}")
+    phi0 = np.broadcast_to(phi0, (d,))
+
+    tt = t[..., None]
+    mean = (np.exp(-lam * tt) * (Q.T @ phi0)) @ Q.T
+    s = lam[:, None] + lam[None, :]
+    st = s * tt[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.where(st == 0, tt[..., None], -np.expm1(-st) / s)
+    Cp = q * growth
+    cov = Q @ Cp @ Q.T
+    return Moments(mean, (cov + np.swapaxes(cov, -1, -2)) / 2)
+
+
+def least_squares_noise(X, y):
+    """The quadratic model of SGD on least squares at its optimum.
+
+    For the loss ``(1/2n) sum_r (x_r . Phi - y_r)^2`` this returns the
+    optimum ``Phi*``, the Hessian ``H = X^T X / n`` and the covariance
+    ``Sigma1`` (``ddof=0``, the rows being the whole population) of the
+    per-sample gradients ``g_r = (x_r . Phi* - y_r) x_r``, computed with
+    :mod:`sgdprob.linear`. Near ``Phi*``, SGD is SGD on the quadratic
+    with these ``H`` and ``Sigma1``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Features, one row per example (append a column of ones for an
+        intercept).
+    y : array_like, shape (n,)
+        Responses.
+
+    Returns
+    -------
+    LeastSquaresNoise
+        Named tuple ``(phi_star, H, Sigma1)``.
+
+    Raises
+    ------
+    ValueError
+        If `X` is not (n, p) with ``n, p >= 1``, `y` is not (n,), or an
+        input is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sgdprob import analytic
+    >>> X = np.array([[1.0], [2.0], [3.0]])
+    >>> noise = analytic.least_squares_noise(X, [1.0, 2.0, 2.0])
+    >>> noise.H
+    array([[4.66666667]])
+    """
+    from . import linear
+
+    X = _quadratic.real_array(X, "X")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"X must be (n, p) with n, p >= 1; got shape {X.shape}")
+    n = X.shape[0]
+    y = _quadratic.real_array(y, "y")
+    if y.shape != (n,):
+        raise ValueError(
+            f"y must be ({n},), one response per row of X; got shape "
+            f"{y.shape}")
+
+    phi_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    H = linear.grad(X, X)                     # (1/n) sum_r x_r x_r^T
+    residual = linear.forward(phi_star[None, :], X)[:, 0] - y
+    G = linear.per_sample_grad(X, residual[:, None])[:, 0, :]
+    dev = G - G.mean(axis=0)
+    Sigma1 = dev.T @ dev / n
+    return LeastSquaresNoise(phi_star, (H + H.T) / 2,
+                             (Sigma1 + Sigma1.T) / 2)
+
+
+def mandt_stationary_cov(X, y, *, eta, B):
+    """Langevin prediction of the stationary covariance of SGD on least
+    squares.
+
+    Mandt, Hoffman and Blei model SGD near the optimum by the Langevin
+    equation with ``H = X^T X / n`` and ``Sigma1`` the covariance of the
+    per-sample gradients at the optimum (:func:`least_squares_noise`);
+    the prediction is its stationary covariance,
+
+        ``H C + C H = eta Sigma1 / B``,
+
+    the covariance of SGD's iterates about ``Phi*``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Features (append a column of ones for an intercept).
+    y : array_like, shape (n,)
+        Responses.
+    eta : float
+        Learning rate, > 0.
+    B : float
+        Batch size, > 0.
+
+    Returns
+    -------
+    C : ndarray, shape (p, p)
+
+    Raises
+    ------
+    ValueError
+        If ``X^T X`` is singular (no positive definite H) or the inputs
+        are malformed (see :func:`least_squares_noise`).
+
+    Notes
+    -----
+    S. Mandt, M. D. Hoffman and D. M. Blei, "Stochastic Gradient Descent
+    as Approximate Bayesian Inference", JMLR 18(134), 2017. The model
+    is exact as ``eta -> 0``; at finite ``eta`` the iterates of
+    :func:`sgdprob.sgd_least_squares` differ by ``O(eta)`` relative (the
+    discreteness of the steps, and a noise that grows away from the
+    optimum). Without replacement multiply by ``(n - B) / (n - 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sgdprob import analytic
+    >>> from sgdprob.datasets import load_diabetes
+    >>> X, y, names = load_diabetes()
+    >>> C = analytic.mandt_stationary_cov(X, y - y.mean(), eta=0.01, B=8)
+    >>> C.shape
+    (10, 10)
+    """
+    noise = least_squares_noise(X, y)
+    return langevin_stationary_cov(noise.H, noise.Sigma1, eta=eta, B=B)
