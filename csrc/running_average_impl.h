@@ -13,6 +13,47 @@
 #define RA_ST(p, i, s, v) (*(T *)((p) + (i) * (s)) = (T)(v))
 
 /*
+ * The plain loops, step by step. The block schemes below use them for a
+ * block whose result is not finite: their partial sums can overflow
+ * where the plain loop does not (two inputs of 1e308 summed before
+ * dividing), and redoing such a block plainly also makes inf and NaN
+ * come out as the plain loop gives them, whatever the memory layout.
+ */
+static double
+RA_FN(ra_plain)(npy_intp n,         /* steps */
+                const char *x,      /* x_1 */
+                npy_intp sx,        /* stride of x, bytes */
+                char *y,            /* y_1 */
+                npy_intp sy,        /* stride of y, bytes */
+                double a,           /* decay */
+                double b,           /* input weight */
+                double state)       /* y_0 */
+{
+    for (npy_intp i = 0; i < n; i++) {
+        state = a * state + b * RA_LD(x, i, sx);
+        RA_ST(y, i, sy, state);
+    }
+    return state;
+}
+
+/* warmup_mean's warm-up steps t0 + 1 .. t0 + n, step by step */
+static double
+RA_FN(ra_warm_plain)(npy_intp n,        /* steps */
+                     const char *x,     /* x_{t0+1} */
+                     npy_intp sx,       /* stride of x, bytes */
+                     char *y,           /* y_{t0+1} */
+                     npy_intp sy,       /* stride of y, bytes */
+                     double t0,         /* steps before */
+                     double state)      /* y_{t0} */
+{
+    for (npy_intp k = 0; k < n; k++) {
+        state = ra_warm_step(state, RA_LD(x, k, sx), t0 + 1.0 + (double)k);
+        RA_ST(y, k, sy, state);
+    }
+    return state;
+}
+
+/*
  * y_t = a y_{t-1} + b x_t for t = 1 .. n from y_0 = y; returns y_n.
  *
  * A plain loop waits a multiply and an add for every step. Here each
@@ -46,15 +87,20 @@ RA_FN(ra_recur)(npy_intp n,         /* steps */
             z[k] = a * z[k - 1] + b * RA_LD(x, i + k, sx);
         }
         for (int k = 0; k < RA_BLOCK; k++) {
-            RA_ST(y, i + k, sy, z[k] + p[k] * state);
+            z[k] += p[k] * state;
         }
-        state = z[RA_BLOCK - 1] + p[RA_BLOCK - 1] * state;
+        if (!npy_isfinite(z[RA_BLOCK - 1])) {
+            state = RA_FN(ra_plain)(RA_BLOCK, x + i * sx, sx, y + i * sy,
+                                    sy, a, b, state);
+            continue;
+        }
+        for (int k = 0; k < RA_BLOCK; k++) {
+            RA_ST(y, i + k, sy, z[k]);
+        }
+        state = z[RA_BLOCK - 1];
     }
-    for (; i < n; i++) {
-        state = a * state + b * RA_LD(x, i, sx);
-        RA_ST(y, i, sy, state);
-    }
-    return state;
+    return RA_FN(ra_plain)(n - i, x + i * sx, sx, y + i * sy, sy, a, b,
+                           state);
 }
 
 #if RA_SSE2
@@ -102,7 +148,7 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
     npy_intp i = 0;
 
     for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
-        __m128d z[RA_BLOCK / 2], prev = zero;
+        __m128d z[RA_BLOCK / 2], prev = zero, last;
 
         for (int k = 0; k < RA_BLOCK / 2; k++) {
             __m128d u = _mm_mul_pd(bv, RA_FN(ra_load2)(x + i + 2 * k));
@@ -115,16 +161,22 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
         }
         for (int k = 0; k < RA_BLOCK / 2; k++) {
             z[k] = _mm_add_pd(z[k], _mm_mul_pd(_mm_loadu_pd(p + 2 * k), sv));
+        }
+        last = _mm_unpackhi_pd(z[RA_BLOCK / 2 - 1], z[RA_BLOCK / 2 - 1]);
+        if (!npy_isfinite(_mm_cvtsd_f64(last))) {
+            sv = _mm_set1_pd(RA_FN(ra_plain)(
+                RA_BLOCK, (const char *)(x + i), sizeof(T), (char *)(y + i),
+                sizeof(T), a, b, _mm_cvtsd_f64(sv)));
+            continue;
+        }
+        for (int k = 0; k < RA_BLOCK / 2; k++) {
             RA_FN(ra_store2)(y + i + 2 * k, z[k]);
         }
-        sv = _mm_unpackhi_pd(z[RA_BLOCK / 2 - 1], z[RA_BLOCK / 2 - 1]);
+        sv = last;
     }
-    state = _mm_cvtsd_f64(sv);
-    for (; i < n; i++) {
-        state = a * state + b * (double)x[i];
-        y[i] = (T)state;
-    }
-    return state;
+    return RA_FN(ra_plain)(n - i, (const char *)(x + i), sizeof(T),
+                           (char *)(y + i), sizeof(T), a, b,
+                           _mm_cvtsd_f64(sv));
 }
 
 /*
@@ -164,6 +216,22 @@ RA_FN(ra_recur_pair_sse2)(npy_intp n,       /* steps */
         }
         for (int k = 0; k < RA_BLOCK; k++) {
             z[k] = _mm_add_pd(z[k], _mm_mul_pd(pv[k], sv));
+        }
+        if (!npy_isfinite(_mm_cvtsd_f64(z[RA_BLOCK - 1]))
+            || !npy_isfinite(_mm_cvtsd_f64(
+                   _mm_unpackhi_pd(z[RA_BLOCK - 1], z[RA_BLOCK - 1])))) {
+            double st[2];
+
+            _mm_storeu_pd(st, sv);
+            st[0] = RA_FN(ra_plain)(RA_BLOCK, x + i * sx, sx, y + i * sy, sy,
+                                    s0->a, s0->b, st[0]);
+            st[1] = RA_FN(ra_plain)(RA_BLOCK, x + i * sx + sizeof(T), sx,
+                                    y + i * sy + sizeof(T), sy, s1->a, s1->b,
+                                    st[1]);
+            sv = _mm_loadu_pd(st);
+            continue;
+        }
+        for (int k = 0; k < RA_BLOCK; k++) {
             RA_FN(ra_store2)((T *)(y + (i + k) * sy), z[k]);
         }
         sv = z[RA_BLOCK - 1];
@@ -204,7 +272,7 @@ RA_FN(ra_warm_block)(int len,           /* steps */
                      const double *r,   /* 1/(t0+1) .. 1/(t0+len) */
                      double state)      /* y_{t0} */
 {
-    double z[RA_WARM_BLOCK], w[RA_WARM_BLOCK], sum = 0.0;
+    double z[RA_WARM_BLOCK], w[RA_WARM_BLOCK], sum = 0.0, last = state;
 
     for (int k = 0; k < len; k++) {
         sum += RA_LD(x, k, sx);
@@ -212,11 +280,15 @@ RA_FN(ra_warm_block)(int len,           /* steps */
     }
     for (int k = 0; k < len; k++) {
         w[k] = (t0 * r[k]) * state + r[k] * z[k];
+        last = w[k];
+    }
+    if (!npy_isfinite(last)) {
+        return RA_FN(ra_warm_plain)(len, x, sx, y, sy, t0, state);
     }
     for (int k = 0; k < len; k++) {
         RA_ST(y, k, sy, w[k]);
     }
-    return w[len - 1];
+    return last;
 }
 
 #if RA_SSE2
@@ -232,18 +304,28 @@ RA_FN(ra_warm_block_sse2)(const T *x,       /* x_{t0+1} */
 {
     const __m128d tv = _mm_set1_pd(t0), sv = _mm_set1_pd(state);
     const __m128d zero = _mm_setzero_pd();
-    __m128d sum = zero, w = zero;
+    __m128d sum = zero, w[RA_WARM_BLOCK / 2];
+    double last;
 
-    for (int k = 0; k < RA_WARM_BLOCK; k += 2) {
-        __m128d v = RA_FN(ra_load2)(x + k), rv = _mm_loadu_pd(r + k);
+    for (int k = 0; k < RA_WARM_BLOCK / 2; k++) {
+        __m128d v = RA_FN(ra_load2)(x + 2 * k), rv = _mm_loadu_pd(r + 2 * k);
 
         sum = _mm_add_pd(_mm_add_pd(v, _mm_unpacklo_pd(zero, v)),
                          _mm_unpackhi_pd(sum, sum));
-        w = _mm_add_pd(_mm_mul_pd(_mm_mul_pd(tv, rv), sv),
-                       _mm_mul_pd(rv, sum));
-        RA_FN(ra_store2)(y + k, w);
+        w[k] = _mm_add_pd(_mm_mul_pd(_mm_mul_pd(tv, rv), sv),
+                          _mm_mul_pd(rv, sum));
     }
-    return _mm_cvtsd_f64(_mm_unpackhi_pd(w, w));
+    last = _mm_cvtsd_f64(_mm_unpackhi_pd(w[RA_WARM_BLOCK / 2 - 1],
+                                         w[RA_WARM_BLOCK / 2 - 1]));
+    if (!npy_isfinite(last)) {
+        return RA_FN(ra_warm_plain)(RA_WARM_BLOCK, (const char *)x,
+                                    sizeof(T), (char *)y, sizeof(T), t0,
+                                    state);
+    }
+    for (int k = 0; k < RA_WARM_BLOCK / 2; k++) {
+        RA_FN(ra_store2)(y + 2 * k, w[k]);
+    }
+    return last;
 }
 #endif
 

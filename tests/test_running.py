@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import sgdprob
-from reference import U32, U64, fsum_prefix, running, running_nd, tolerance
+from reference import (ROUNDING_UNITS, U32, U64, fsum_prefix, running,
+                       running_nd, tolerance)
 
 KINDS = ["leaky_sum", "ema", "warmup_mean"]
 FUNCS = {k: getattr(sgdprob, k) for k in KINDS}
@@ -255,3 +256,43 @@ def test_layout_paths(kind, dtype, rng):
     long = rng.normal(size=(2, 700)).astype(dtype)
     check(kind, long, np.inf, 2.0, 7)
     check(kind, long[:, ::-3], 500.0, 2.0, np.array([[0], [12345]]))
+
+
+@pytest.mark.parametrize("layout", ["1-d", "2 columns", "3 columns",
+                                    "reversed"])
+def test_partial_sums_near_overflow(layout):
+    """The block schemes sum several inputs before dividing or decaying;
+    near the top of the float64 range those sums overflow where the plain
+    loop does not. Such blocks are redone step by step, in every layout."""
+    def arrange(v):
+        if layout == "1-d":
+            return v, -1
+        if layout == "reversed":
+            return v[::-1].copy()[::-1], -1
+        k = int(layout[0])
+        return np.repeat(v[:, None], k, axis=1), 0
+
+    x, axis = arrange(np.full(40, 2e307))
+    y = sgdprob.warmup_mean(x, np.inf, axis=axis)
+    assert np.all(np.isfinite(y))
+    ref, _ = running_nd("warmup_mean", x, np.inf, 0.0, 0, axis)
+    # for a constant input A_t <= 2 t |c| (tests/reference.py), so the
+    # rounding bound is ROUNDING_UNITS U64 2 t |c|, here with t <= 40
+    np.testing.assert_allclose(y, ref, rtol=ROUNDING_UNITS * U64 * 2 * 40)
+
+    x, axis = arrange(np.array([-1e308, -1e308] + [0.0] * 30))
+    with np.errstate(over="ignore"):
+        y = sgdprob.leaky_sum(x, np.inf, axis=axis, initial=1e308)
+    ref, _ = running_nd("leaky_sum", x, np.inf, 1e308, 0, axis)
+    np.testing.assert_array_equal(y, ref)      # 0, then -1e308 exactly
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nonfinite_outputs_match_the_plain_loop_in_every_layout(kind, rng):
+    x = rng.normal(size=(64, 3)) * 1e307
+    x[[5, 20, 40], [0, 1, 2]] = [np.inf, -np.inf, np.nan]
+    x[21, 1] = np.inf
+    with np.errstate(all="ignore"):
+        for axis, data in [(0, x), (1, x.T), (0, np.asfortranarray(x))]:
+            check(kind, data, 3.0, 0.0, 0, axis=axis)
+            check(kind, data, np.inf, 0.0, 0, axis=axis)
