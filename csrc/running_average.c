@@ -72,6 +72,15 @@
 
 enum ra_kind { LEAKY_SUM, EMA, WARMUP_MEAN };
 
+/* The per-series coefficients ra_lanes keeps for a group of series. */
+typedef struct {
+    double a[RA_LANES];         /* decays */
+    double b[RA_LANES];         /* input weights */
+    double state[RA_LANES];     /* running states */
+    double t0[RA_LANES];        /* first step numbers, start + 1 */
+    npy_intp warm[RA_LANES];    /* warm-up steps */
+} ra_lane_state;
+
 /* One series: warm-up steps first, then y_t = a y_{t-1} + b x_t. */
 typedef struct {
     int valid;          /* parameters are in range */

@@ -571,6 +571,54 @@ RA_FN(ra_rows)(npy_intp L,              /* number of series */
 }
 
 /*
+ * m series of length n, one after the other. When they all have the same
+ * N and start, the reciprocals of their warm-up steps are computed once
+ * for all (they cost a division per step).
+ */
+static void
+RA_FN(ra_each)(enum ra_kind kind,       /* which running average */
+               npy_intp m,              /* number of series */
+               npy_intp n,              /* length of each series */
+               const char *x,           /* x[0, 0] */
+               npy_intp sxm,            /* x stride between series */
+               npy_intp sxn,            /* x stride along a series */
+               char *y,                 /* y[0, 0] */
+               npy_intp sym,            /* y stride between series */
+               npy_intp syn,            /* y stride along a series */
+               const char *pN,          /* N of series 0 */
+               npy_intp sN,             /* stride of N */
+               const char *pinit,       /* initial of series 0 */
+               npy_intp sinit,          /* stride of initial */
+               const char *pstart,      /* start of series 0, or NULL */
+               npy_intp sstart)         /* stride of start */
+{
+    double *recip = NULL;
+    npy_intp nrecip = 0;
+
+    if (kind == WARMUP_MEAN && m > 1 && sN == 0 && sstart == 0) {
+        ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
+                                   pstart, sstart);
+
+        nrecip = s0.warm < RA_RECIP ? s0.warm : RA_RECIP;
+        recip = PyMem_RawMalloc((nrecip > 0 ? nrecip : 1) * sizeof(double));
+        if (recip == NULL) {
+            nrecip = 0;     /* each block computes its own */
+        }
+        else {
+            ra_reciprocals(s0.start, (int)nrecip, recip);
+        }
+    }
+    for (npy_intp i = 0; i < m; i++) {
+        ra_series s = ra_setup_at(kind, i, n, pN, sN, pinit, sinit,
+                                  pstart, sstart);
+
+        RA_FN(ra_series)(n, x + i * sxm, sxn, y + i * sym, syn, &s,
+                         recip, nrecip);
+    }
+    PyMem_RawFree(recip);
+}
+
+/*
  * m series of length n advanced side by side: for each step t, every
  * series takes its step. This is the order of memory when the series
  * index is the faster one (a running average down the rows of a
@@ -598,10 +646,23 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
                 const char *pstart,     /* start of series 0, or NULL */
                 npy_intp sstart)        /* stride of start */
 {
-    double a[RA_LANES], b[RA_LANES], state[RA_LANES], t0[RA_LANES];
-    npy_intp warm[RA_LANES];
+    /* on the heap: 40 KiB would not fit every thread's stack */
+    ra_lane_state *ls = PyMem_RawMalloc(sizeof(ra_lane_state));
+    double *a, *b, *state, *t0;
+    npy_intp *warm;
     int contiguous = sxm == (npy_intp)sizeof(T)
                      && sym == (npy_intp)sizeof(T);
+
+    if (ls == NULL) {
+        RA_FN(ra_each)(kind, m, n, x, sxm, sxn, y, sym, syn,
+                       pN, sN, pinit, sinit, pstart, sstart);
+        return;
+    }
+    a = ls->a;
+    b = ls->b;
+    state = ls->state;
+    t0 = ls->t0;
+    warm = ls->warm;
 
     if (m > RA_LANES && sN == 0 && sstart == 0) {
         ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
@@ -616,6 +677,7 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
             }
             RA_FN(ra_rows)(m, n, x, sxm, sxn, y, sym, syn, all, &s0);
             PyMem_RawFree(all);
+            PyMem_RawFree(ls);
             return;
         }
     }
@@ -683,48 +745,9 @@ RA_FN(ra_lanes)(enum ra_kind kind,      /* which running average */
             }
         }
     }
+    PyMem_RawFree(ls);
 }
 
-/*
- * m series of length n, one after the other. When they all have the same
- * N and start, the reciprocals of their warm-up steps are computed once
- * for all (they cost a division per step).
- */
-static void
-RA_FN(ra_each)(enum ra_kind kind,       /* which running average */
-               npy_intp m,              /* number of series */
-               npy_intp n,              /* length of each series */
-               const char *x,           /* x[0, 0] */
-               npy_intp sxm,            /* x stride between series */
-               npy_intp sxn,            /* x stride along a series */
-               char *y,                 /* y[0, 0] */
-               npy_intp sym,            /* y stride between series */
-               npy_intp syn,            /* y stride along a series */
-               const char *pN,          /* N of series 0 */
-               npy_intp sN,             /* stride of N */
-               const char *pinit,       /* initial of series 0 */
-               npy_intp sinit,          /* stride of initial */
-               const char *pstart,      /* start of series 0, or NULL */
-               npy_intp sstart)         /* stride of start */
-{
-    double recip[RA_RECIP];
-    npy_intp nrecip = 0;
-
-    if (kind == WARMUP_MEAN && m > 1 && sN == 0 && sstart == 0) {
-        ra_series s0 = ra_setup_at(kind, 0, n, pN, sN, pinit, sinit,
-                                   pstart, sstart);
-
-        nrecip = s0.warm < RA_RECIP ? s0.warm : RA_RECIP;
-        ra_reciprocals(s0.start, (int)nrecip, recip);
-    }
-    for (npy_intp i = 0; i < m; i++) {
-        ra_series s = ra_setup_at(kind, i, n, pN, sN, pinit, sinit,
-                                  pstart, sstart);
-
-        RA_FN(ra_series)(n, x + i * sxm, sxn, y + i * sym, syn, &s,
-                         recip, nrecip);
-    }
-}
 
 /*
  * The inner loop NumPy calls. args are x, N, initial, [start,] y; steps
