@@ -25,6 +25,17 @@ SGD), in C with NumPy's random generators:
 - :func:`langevin`           its Langevin model, by Euler-Maruyama
 - :func:`sgd_least_squares`  SGD on a data set, with the data's own noise
 """
+try:
+    from . import _gufuncs  # noqa: F401
+except ImportError as exc:      # a source checkout that was never built
+    import os as _os
+    raise ImportError(
+        f"sgdprob was imported from {_os.path.dirname(__file__)}, which "
+        "holds no compiled extension: this is probably the source folder, "
+        "put on sys.path by running Python from the repository root. "
+        "Run from another folder, or build in place with "
+        "`pip install -e .`.") from exc
+
 from . import analytic, gufuncs, linear
 from ._montecarlo import (batch_noise_cov, langevin, sgd_least_squares,
                           sgd_quadratic)

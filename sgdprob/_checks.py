@@ -14,14 +14,25 @@ def real_array(value, name, *, data=False):
     A parameter (``data=False``) may also be a Python int too large for
     int64: it becomes float64. Data may not be an object array.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array, whose mask sgdprob would ignore; "
+            f"pass {name}.filled(np.nan) or {name}.compressed()")
     arr = np.asarray(value)
     if (not data and arr.dtype == object
             and all(isinstance(v, numbers.Real) for v in arr.flat)):
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} is too large for a float64") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers (bool, integer or float), "
             f"not dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        raise TypeError(
+            f"{name} is {arr.dtype} (long double); sgdprob computes in "
+            f"float64 at most: pass {name}.astype(np.float64)")
     return arr
 
 
@@ -32,6 +43,7 @@ def whole_numbers(value, name, *, low):
         return np.asarray(value, dtype=np.int64)
     arr = real_array(value, name)
     if arr.dtype.kind == "f":
+        arr = arr.astype(np.float64, copy=False)
         whole = np.isfinite(arr) & (arr == np.round(arr))
         if not whole.all():
             raise ValueError(f"{name} must be a whole number; "
@@ -39,7 +51,10 @@ def whole_numbers(value, name, *, low):
     if np.any(arr < low):
         raise ValueError(
             f"{name} must be >= {low}; got {arr[arr < low].flat[0]!r}")
-    if np.any(arr >= 2.0 ** 63):
+    # compare in the array's own kind: 2**63 - 1 as a float is 2**63
+    limit = 2.0 ** 63 if arr.dtype.kind == "f" else np.iinfo(np.int64).max
+    too_big = arr >= limit if arr.dtype.kind == "f" else arr > limit
+    if np.any(too_big):
         raise ValueError(f"{name} must be below 2**63")
     return arr.astype(np.int64)
 

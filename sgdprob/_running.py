@@ -10,14 +10,20 @@ __all__ = ["leaky_sum", "ema", "warmup_mean"]
 _DTYPE_RULE = """\
     Data types: float32 data gives float32 output and float64 data gives
     float64 output; the running state is float64 in both. Other real input
-    is cast as NumPy's ufunc rules cast it to the first loop that holds it
-    exactly: bool, int8, uint8, int16, uint16 and float16 go to float32,
-    wider integers to float64. Complex, object and string input raise
-    TypeError."""
+    is cast by NumPy's safe-casting rule to the first of the float32 and
+    float64 loops that accepts it: bool, int8, uint8, int16, uint16 and
+    float16 go to float32, wider integers to float64 (int64 beyond 2**53
+    rounds). Complex, object, string, float128 and masked-array input
+    raise TypeError.
+
+    The decay ``1 - 1/N`` is a float64, so the horizon the kernel runs
+    with equals ``N`` to a relative accuracy of about ``N * 1.1e-16``:
+    close to exact up to ``N = 1e10``, up to 1e-3 off at ``N = 1e13``.
+    (The closed forms in :mod:`sgdprob.analytic` use the exact ``N``.)"""
 
 
 def _check_N(N):
-    if type(N) in (float, int):          # the common case, made cheap
+    if type(N) is float or type(N) is int and N < 2 ** 63:   # made cheap
         if not N >= 1.0:
             raise ValueError(f"N must be >= 1 (N = inf is allowed); got {N!r}")
         return np.asarray(float(N))
@@ -30,7 +36,7 @@ def _check_N(N):
 
 
 def _check_initial(initial):
-    if type(initial) in (float, int):
+    if type(initial) is float or type(initial) is int and abs(initial) < 2 ** 63:
         return np.asarray(float(initial))
     return real_array(initial, "initial").astype(np.float64, copy=False)
 

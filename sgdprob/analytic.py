@@ -38,6 +38,7 @@ import collections
 import numpy as np
 
 from . import _quadratic
+from ._checks import real_array, whole_numbers
 
 __all__ = ["leaky_sum_of_constant", "leaky_sum_limit", "ema_of_constant",
            "warmup_mean_of_constant", "leaky_sum_from_ema",
@@ -46,23 +47,23 @@ __all__ = ["leaky_sum_of_constant", "leaky_sum_limit", "ema_of_constant",
            "least_squares_noise", "mandt_stationary_cov"]
 
 
-def _finite_N(N):
-    N = np.asarray(N, dtype=np.float64)
-    bad = ~((N >= 1.0) & np.isfinite(N))
+def _real(value, name):
+    """value as a float64 array, or TypeError/ValueError naming it."""
+    return real_array(value, name).astype(np.float64, copy=False)
+
+
+def _finite_N(N, *, allow_inf=False):
+    N = _real(N, "N")
+    bad = ~((N >= 1.0) & (np.isfinite(N) | allow_inf))
     if bad.any():
-        raise ValueError(
-            f"N must be finite and >= 1; got {N[bad].flat[0]!r}")
+        rule = "N must be >= 1" if allow_inf else "N must be finite and >= 1"
+        raise ValueError(f"{rule}; got {N[bad].flat[0]!r}")
     return N
 
 
-def _steps(t):
-    t = np.asarray(t)
-    if t.dtype.kind not in "iuf":
-        raise TypeError(f"t must be real, not dtype {t.dtype}")
-    t = t.astype(np.float64)
-    if np.any(~(t >= 0)):
-        raise ValueError("t must be >= 0")
-    return t
+def _steps(t, *, low=0):
+    """t as float64: whole numbers of steps, >= low."""
+    return whole_numbers(t, "t", low=low).astype(np.float64)
 
 
 def _decay(N, t):
@@ -104,8 +105,10 @@ def leaky_sum_of_constant(c, N, t, initial=0.0):
     1.75
     """
     N = _finite_N(N)
-    p, q = _decay(N, _steps(t))
-    return N * np.asarray(c, float) * q + p * np.asarray(initial, float)
+    t = _steps(t)
+    p, q = _decay(N, t)
+    c, initial = _real(c, "c"), _real(initial, "initial")
+    return np.where(t == 0, initial, N * c * q + p * initial)[()]
 
 
 def leaky_sum_limit(c, N):
@@ -133,7 +136,7 @@ def leaky_sum_limit(c, N):
     >>> float(analytic.leaky_sum_limit(3.0, 10.0))
     30.0
     """
-    return _finite_N(N) * np.asarray(c, float)
+    return _finite_N(N) * _real(c, "c")
 
 
 def ema_of_constant(c, N, t, initial=0.0):
@@ -166,8 +169,10 @@ def ema_of_constant(c, N, t, initial=0.0):
     0.875
     """
     N = _finite_N(N)
-    p, q = _decay(N, _steps(t))
-    return np.asarray(c, float) * q + p * np.asarray(initial, float)
+    t = _steps(t)
+    p, q = _decay(N, t)
+    c, initial = _real(c, "c"), _real(initial, "initial")
+    return np.where(t == 0, initial, c * q + p * initial)[()]
 
 
 def warmup_mean_of_constant(c, N, t):
@@ -181,7 +186,8 @@ def warmup_mean_of_constant(c, N, t):
     c : float or array_like
         The constant input.
     N : float or array_like
-        Horizon, finite and ``>= 1`` (the answer does not depend on it).
+        Horizon, ``>= 1``, ``inf`` allowed (the answer does not depend
+        on it).
     t : int or array_like
         Steps taken, ``>= 1``.
 
@@ -196,11 +202,9 @@ def warmup_mean_of_constant(c, N, t):
     >>> analytic.warmup_mean_of_constant(5.0, 10.0, [1, 2, 100])
     array([5., 5., 5.])
     """
-    N = _finite_N(N)
-    t = _steps(t)
-    if np.any(t < 1):
-        raise ValueError("t must be >= 1: y_0 is not defined by the rule")
-    return np.broadcast_arrays(np.asarray(c, float), N, t)[0].copy()
+    N = _finite_N(N, allow_inf=True)
+    t = _steps(t, low=1)    # y_0 is not defined by the rule
+    return np.broadcast_arrays(_real(c, "c"), N, t)[0].copy()
 
 
 def leaky_sum_from_ema(mu, N):
@@ -232,7 +236,7 @@ def leaky_sum_from_ema(mu, N):
     ...                  sgdprob.leaky_sum(x, 4.0)))
     True
     """
-    return _finite_N(N) * np.asarray(mu, float)
+    return _finite_N(N) * _real(mu, "mu")
 
 
 # SGD and its Langevin model on a quadratic.

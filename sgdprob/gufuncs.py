@@ -9,13 +9,13 @@ flag, as each docstring says. The functions of the same names in
 :mod:`sgdprob` check their arguments, choose the output layout and are the
 recommended interface.
 
-========== ===================== =====================================
-gufunc     core signature        operands
-========== ===================== =====================================
-leaky_sum  ``(n),(),()->(n)``    x, N, initial -> y
-ema        ``(n),(),()->(n)``    x, N, initial -> mu
-warmup_mean ``(n),(),(),()->(n)`` x, N, initial, start -> y
-========== ===================== =====================================
+=========== ========================= =====================================
+gufunc      core signature            operands
+=========== ========================= =====================================
+leaky_sum   ``(n),(),()->(n)``        x, N, initial -> y
+ema         ``(n),(),()->(n)``        x, N, initial -> mu
+warmup_mean ``(n),(),(),()->(n)``     x, N, initial, start -> y
+=========== ========================= =====================================
 
 The linear layer ``y[b, j] = sum_i W[j, i] x[b, i]`` (see
 :mod:`sgdprob.linear`):

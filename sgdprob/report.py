@@ -1047,6 +1047,10 @@ def main(argv=None):
     """Print the report; return 0 if every check passes, else 1 (2 if
     --plots cannot be honoured: no matplotlib, or DIR cannot be made)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.plots == "":
+        print("python -m sgdprob: --plots needs a directory name",
+              file=sys.stderr)
+        return 2
     if args.plots is not None:
         try:
             import matplotlib  # noqa: F401
@@ -1065,17 +1069,17 @@ def main(argv=None):
            "batch_size": batch_size_run()}
     sections = [make(ctx) for make in SECTIONS]
     checks = [c for s in sections for c in s.checks]
+    written = []
+    if args.plots is not None:
+        written = write_plots(args.plots, ctx["stream"], ctx["batch_size"])
     try:
         _print_report(sections, checks)
+        for path in written:
+            print(f"wrote {path}")
     except BrokenPipeError:
         # The reader stopped reading (python -m sgdprob | head): say
         # nothing more, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return exit_status(checks)
-    if args.plots is not None:
-        for path in write_plots(args.plots, ctx["stream"],
-                                ctx["batch_size"]):
-            print(f"wrote {path}")
     return exit_status(checks)
 
 

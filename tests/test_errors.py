@@ -123,3 +123,59 @@ def test_raw_warmup_mean_negative_start():
         y = gufuncs.warmup_mean(np.ones((2, 5)), 3.0, 0.0,
                                 np.array([0, -1]))
     assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_python_ints_beyond_float64(kind):
+    with pytest.raises(ValueError, match=r"\bN is too large"):
+        call(kind, np.ones(3), 10**400)
+    with pytest.raises(ValueError, match=r"\binitial is too large"):
+        call(kind, np.ones(3), 2.0, initial=-10**400)
+    # within float64's range a big int is just a big horizon
+    assert call(kind, np.ones(3), 10**30).shape == (3,)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_long_double_and_masked_x_are_refused(kind):
+    with pytest.raises(TypeError, match=r"\bx is .*long double"):
+        call(kind, np.ones(3, dtype=np.longdouble), 2.0)
+    masked = np.ma.masked_array([1.0, 1e9, 3.0], mask=[0, 1, 0])
+    with pytest.raises(TypeError, match=r"\bx is a masked array"):
+        call(kind, masked, 2.0)
+
+
+def test_start_up_to_the_int64_limit():
+    x = np.ones(3)
+    big = np.int64(2**63 - 1)
+    y = sgdprob.warmup_mean(x, 5.0, start=big, initial=1.0)
+    np.testing.assert_array_equal(y, sgdprob.ema(x, 5.0, initial=1.0))
+    with pytest.raises(ValueError, match="start must be below 2"):
+        sgdprob.warmup_mean(x, 5.0, start=np.uint64(2**63))
+
+
+def test_float16_start_casts_without_warnings():
+    with np.errstate(all="raise"):
+        a = sgdprob.warmup_mean(np.arange(4.0), 3.0, initial=1.0,
+                                start=np.float16(3))
+    np.testing.assert_array_equal(
+        a, sgdprob.warmup_mean(np.arange(4.0), 3.0, initial=1.0, start=3))
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("3", 2.0, 3), TypeError, r"\bc\b"),
+    ((1.0, "2", 3), TypeError, r"\bN\b"),
+    ((1.0, 2.0, 3, None), TypeError, r"\binitial\b"),
+    ((1.0, 2.0, 1.5), ValueError, r"\bt must be a whole"),
+    ((1j, 2.0, 3), TypeError, r"\bc\b"),
+])
+def test_analytic_checks_its_arguments(args, error, match):
+    from sgdprob import analytic
+    with pytest.raises(error, match=match):
+        analytic.leaky_sum_of_constant(*args)
+
+
+def test_analytic_at_t_zero_is_the_initial_value():
+    from sgdprob import analytic
+    assert analytic.leaky_sum_of_constant(np.inf, 3.0, 0, initial=2.0) == 2.0
+    assert analytic.ema_of_constant(np.inf, 3.0, 0, initial=2.0) == 2.0
+    assert analytic.warmup_mean_of_constant(4.0, np.inf, 7) == 4.0

@@ -65,7 +65,10 @@ def test_chunks_continue_the_stream(kind, x, N, cut, data):
     ref, A = running_nd(kind, x, N, 0.0, 0, axis)
     tol = 2 * tolerance(ref, A, np.float64)
     if x.dtype == np.float32:
-        tol = tol + 3 * U32 * np.abs(ref)     # the float32 cut and outputs
+        # both outputs are rounded to float32 (U32 |y| each), and the
+        # state carried over the cut is too: that error decays with the
+        # state, and A_t >= the decayed state (tests/reference.py).
+        tol = tol + 2 * U32 * np.abs(ref) + U32 * A
     assert np.all(np.abs(joined.astype(float) - whole.astype(float)) <= tol)
 
 
