@@ -118,6 +118,33 @@ def _batch(x, ygrad, need, why):
     return x, ygrad, B
 
 
+def _call(gufunc, inputs, out, count, dtype):
+    """``gufunc(*inputs, out=out, dtype=dtype)``, safe when an output
+    shares memory with an input.
+
+    A core writes parts of its output while it still reads its inputs,
+    and NumPy copies an overlapping operand only when it is not the very
+    same array; so such an output is filled from a temporary here.
+    """
+    out = out_operand(out, count)
+    outs = out if isinstance(out, tuple) else (out,)
+    if not any(o is not None and any(np.may_share_memory(o, a)
+                                     for a in inputs) for o in outs):
+        return gufunc(*inputs, out=out, dtype=dtype)
+    results = gufunc(*inputs, dtype=dtype)
+    results = results if isinstance(results, tuple) else (results,)
+    for o, r in zip(outs, results):
+        if o is None:
+            continue
+        if o.shape != r.shape:
+            raise ValueError(f"out has shape {o.shape}; the result has "
+                             f"{r.shape}")
+        np.copyto(o, r, casting="same_kind")
+    if count == 1:
+        return outs[0]
+    return tuple(r if o is None else o for o, r in zip(outs, results))
+
+
 def forward(W, x, *, out=None):
     """Outputs of a linear layer for a batch of inputs.
 
@@ -166,8 +193,8 @@ def forward(W, x, *, out=None):
     _leading(W, "W", x, "x")
     _blas_size(W.shape[-1], "I")
     _blas_size(W.shape[-2], "J")
-    return _gufuncs.linear_forward(W, x, out=out_operand(out, 1),
-                                   dtype=result_dtype(W, x))
+    return _call(_gufuncs.linear_forward, (W, x), out, 1,
+                 result_dtype(W, x))
 
 
 def input_grad(W, ygrad, *, out=None):
@@ -222,8 +249,8 @@ def input_grad(W, ygrad, *, out=None):
     _leading(W, "W", ygrad, "ygrad")
     _blas_size(W.shape[-1], "I")
     _blas_size(W.shape[-2], "J")
-    return _gufuncs.linear_input_grad(W, ygrad, out=out_operand(out, 1),
-                                      dtype=result_dtype(W, ygrad))
+    return _call(_gufuncs.linear_input_grad, (W, ygrad), out, 1,
+                 result_dtype(W, ygrad))
 
 
 def grad(x, ygrad, *, out=None):
@@ -274,8 +301,8 @@ def grad(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "grad averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_grad(x, ygrad, out=out_operand(out, 1),
-                                dtype=result_dtype(x, ygrad))
+    return _call(_gufuncs.linear_grad, (x, ygrad), out, 1,
+                 result_dtype(x, ygrad))
 
 
 def per_sample_grad(x, ygrad, *, out=None):
@@ -327,8 +354,8 @@ def per_sample_grad(x, ygrad, *, out=None):
            [[-3., -4.]]])
     """
     x, ygrad, _ = _batch(x, ygrad, 0, "")
-    return _gufuncs.linear_per_sample_grad(x, ygrad, out=out_operand(out, 1),
-                                           dtype=result_dtype(x, ygrad))
+    return _call(_gufuncs.linear_per_sample_grad, (x, ygrad), out, 1,
+                 result_dtype(x, ygrad))
 
 
 def grad2(x, ygrad, *, out=None):
@@ -387,8 +414,8 @@ def grad2(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "grad2 averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_grad2(x, ygrad, out=out_operand(out, 1),
-                                 dtype=result_dtype(x, ygrad))
+    return _call(_gufuncs.linear_grad2, (x, ygrad), out, 1,
+                 result_dtype(x, ygrad))
 
 
 def moments(x, ygrad, *, out=None):
@@ -443,8 +470,8 @@ def moments(x, ygrad, *, out=None):
     x, ygrad, _ = _batch(x, ygrad, 1, "moments averages over the batch and")
     _blas_size(x.shape[-1], "I")
     _blas_size(ygrad.shape[-1], "J")
-    return _gufuncs.linear_moments(x, ygrad, out=out_operand(out, 2),
-                                   dtype=result_dtype(x, ygrad))
+    return _call(_gufuncs.linear_moments, (x, ygrad), out, 2,
+                 result_dtype(x, ygrad))
 
 
 def _check_ddof(ddof):
@@ -538,8 +565,8 @@ def variance(x, ygrad, ddof=0, *, out=None):
             f"variance with ddof = {ddof:g} needs B > {ddof:g} samples; "
             f"got B = {B}" + (" (an unbiased estimate needs two)"
                               if B == 1 else ""))
-    return _gufuncs.linear_variance(x, ygrad, ddof, out=out_operand(out, 1),
-                                    dtype=result_dtype(x, ygrad))
+    return _call(_gufuncs.linear_variance, (x, ygrad, ddof), out, 1,
+                 result_dtype(x, ygrad))
 
 
 def noise_scale(x, ygrad):
