@@ -108,7 +108,8 @@ def leaky_sum_of_constant(c, N, t, initial=0.0):
     t = _steps(t)
     p, q = _decay(N, t)
     c, initial = _real(c, "c"), _real(initial, "initial")
-    return np.where(t == 0, initial, N * c * q + p * initial)[()]
+    with np.errstate(invalid="ignore"):     # inf * 0 at t = 0, not used
+        return np.where(t == 0, initial, N * c * q + p * initial)[()]
 
 
 def leaky_sum_limit(c, N):
@@ -172,7 +173,8 @@ def ema_of_constant(c, N, t, initial=0.0):
     t = _steps(t)
     p, q = _decay(N, t)
     c, initial = _real(c, "c"), _real(initial, "initial")
-    return np.where(t == 0, initial, c * q + p * initial)[()]
+    with np.errstate(invalid="ignore"):     # inf * 0 at t = 0, not used
+        return np.where(t == 0, initial, c * q + p * initial)[()]
 
 
 def warmup_mean_of_constant(c, N, t):
