@@ -179,6 +179,30 @@ ra_flag_invalid(void)
 }
 
 /*
+ * The block schemes redo a block step by step when its fast form is not
+ * finite (see ra_plain). The fast form may have raised the overflow or
+ * invalid flag where the plain loop does not, and NumPy would report
+ * that as a warning; so each function running blocks notes the two
+ * flags when it starts (ra_flags_note), and a redo puts them back as
+ * noted before the plain loop raises what it raises (ra_flags_redo) and
+ * notes them again after it. A block that ends finite raises neither
+ * flag in either form. Thread-local: the loops run on any thread.
+ */
+static _Thread_local fexcept_t ra_flags;
+
+static void
+ra_flags_note(void)
+{
+    fegetexceptflag(&ra_flags, FE_OVERFLOW | FE_INVALID);
+}
+
+static void
+ra_flags_redo(void)
+{
+    fesetexceptflag(&ra_flags, FE_OVERFLOW | FE_INVALID);
+}
+
+/*
  * Fault in a freshly allocated output the cheap way round before the
  * loop writes it. Linux backs a large NumPy array with 2 MiB huge pages
  * (NumPy asks for them) and clears each page when it is first written,

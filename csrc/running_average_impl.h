@@ -79,6 +79,7 @@ RA_FN(ra_recur)(npy_intp n,         /* steps */
 {
     npy_intp i = 0;
 
+    ra_flags_note();
     for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
         double z[RA_BLOCK];
 
@@ -90,8 +91,10 @@ RA_FN(ra_recur)(npy_intp n,         /* steps */
             z[k] += p[k] * state;
         }
         if (!npy_isfinite(z[RA_BLOCK - 1])) {
+            ra_flags_redo();
             state = RA_FN(ra_plain)(RA_BLOCK, x + i * sx, sx, y + i * sy,
                                     sy, a, b, state);
+            ra_flags_note();
             continue;
         }
         for (int k = 0; k < RA_BLOCK; k++) {
@@ -147,6 +150,7 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
     __m128d sv = _mm_set1_pd(state);
     npy_intp i = 0;
 
+    ra_flags_note();
     for (; i + RA_BLOCK <= n; i += RA_BLOCK) {
         __m128d z[RA_BLOCK / 2], prev = zero, last;
 
@@ -164,9 +168,11 @@ RA_FN(ra_recur_sse2)(npy_intp n,        /* steps */
         }
         last = _mm_unpackhi_pd(z[RA_BLOCK / 2 - 1], z[RA_BLOCK / 2 - 1]);
         if (!npy_isfinite(_mm_cvtsd_f64(last))) {
+            ra_flags_redo();
             sv = _mm_set1_pd(RA_FN(ra_plain)(
                 RA_BLOCK, (const char *)(x + i), sizeof(T), (char *)(y + i),
                 sizeof(T), a, b, _mm_cvtsd_f64(sv)));
+            ra_flags_note();
             continue;
         }
         for (int k = 0; k < RA_BLOCK / 2; k++) {
@@ -202,6 +208,7 @@ RA_FN(ra_recur_pair_sse2)(npy_intp n,       /* steps */
     __m128d pv[RA_BLOCK], sv = _mm_loadu_pd(state);
     npy_intp i = 0;
 
+    ra_flags_note();
     for (int k = 0; k < RA_BLOCK; k++) {
         pv[k] = _mm_set_pd(p1[k], p0[k]);
     }
@@ -222,6 +229,7 @@ RA_FN(ra_recur_pair_sse2)(npy_intp n,       /* steps */
                    _mm_unpackhi_pd(z[RA_BLOCK - 1], z[RA_BLOCK - 1])))) {
             double st[2];
 
+            ra_flags_redo();
             _mm_storeu_pd(st, sv);
             st[0] = RA_FN(ra_plain)(RA_BLOCK, x + i * sx, sx, y + i * sy, sy,
                                     s0->a, s0->b, st[0]);
@@ -229,6 +237,7 @@ RA_FN(ra_recur_pair_sse2)(npy_intp n,       /* steps */
                                     y + i * sy + sizeof(T), sy, s1->a, s1->b,
                                     st[1]);
             sv = _mm_loadu_pd(st);
+            ra_flags_note();
             continue;
         }
         for (int k = 0; k < RA_BLOCK; k++) {
@@ -283,7 +292,10 @@ RA_FN(ra_warm_block)(int len,           /* steps */
         last = w[k];
     }
     if (!npy_isfinite(last)) {
-        return RA_FN(ra_warm_plain)(len, x, sx, y, sy, t0, state);
+        ra_flags_redo();
+        last = RA_FN(ra_warm_plain)(len, x, sx, y, sy, t0, state);
+        ra_flags_note();
+        return last;
     }
     for (int k = 0; k < len; k++) {
         RA_ST(y, k, sy, w[k]);
@@ -318,9 +330,12 @@ RA_FN(ra_warm_block_sse2)(const T *x,       /* x_{t0+1} */
     last = _mm_cvtsd_f64(_mm_unpackhi_pd(w[RA_WARM_BLOCK / 2 - 1],
                                          w[RA_WARM_BLOCK / 2 - 1]));
     if (!npy_isfinite(last)) {
-        return RA_FN(ra_warm_plain)(RA_WARM_BLOCK, (const char *)x,
+        ra_flags_redo();
+        last = RA_FN(ra_warm_plain)(RA_WARM_BLOCK, (const char *)x,
                                     sizeof(T), (char *)y, sizeof(T), t0,
                                     state);
+        ra_flags_note();
+        return last;
     }
     for (int k = 0; k < RA_WARM_BLOCK / 2; k++) {
         RA_FN(ra_store2)(y + 2 * k, w[k]);
@@ -351,6 +366,7 @@ RA_FN(ra_warm)(npy_intp n,              /* steps */
 #endif
     double r[RA_WARM_BLOCK];
 
+    ra_flags_note();
     for (npy_intp i = 0; i < n; i += RA_WARM_BLOCK) {
         int len = n - i < RA_WARM_BLOCK ? (int)(n - i) : RA_WARM_BLOCK;
         const double *ri = r;

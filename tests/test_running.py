@@ -273,7 +273,8 @@ def test_partial_sums_near_overflow(layout):
         return np.repeat(v[:, None], k, axis=1), 0
 
     x, axis = arrange(np.full(40, 2e307))
-    y = sgdprob.warmup_mean(x, np.inf, axis=axis)
+    with np.errstate(all="raise"):     # and no spurious overflow flag
+        y = sgdprob.warmup_mean(x, np.inf, axis=axis)
     assert np.all(np.isfinite(y))
     ref, _ = running_nd("warmup_mean", x, np.inf, 0.0, 0, axis)
     # for a constant input A_t <= 2 t |c| (tests/reference.py), so the
@@ -281,7 +282,7 @@ def test_partial_sums_near_overflow(layout):
     np.testing.assert_allclose(y, ref, rtol=ROUNDING_UNITS * U64 * 2 * 40)
 
     x, axis = arrange(np.array([-1e308, -1e308] + [0.0] * 30))
-    with np.errstate(over="ignore"):
+    with np.errstate(all="raise"):
         y = sgdprob.leaky_sum(x, np.inf, axis=axis, initial=1e308)
     ref, _ = running_nd("leaky_sum", x, np.inf, 1e308, 0, axis)
     np.testing.assert_array_equal(y, ref)      # 0, then -1e308 exactly
@@ -296,3 +297,18 @@ def test_nonfinite_outputs_match_the_plain_loop_in_every_layout(kind, rng):
         for axis, data in [(0, x), (1, x.T), (0, np.asfortranarray(x))]:
             check(kind, data, 3.0, 0.0, 0, axis=axis)
             check(kind, data, np.inf, 0.0, 0, axis=axis)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_real_overflow_and_invalid_still_warn(kind):
+    """Only the flags of the redone fast blocks are dropped: what the plain
+    loop raises is reported in every layout."""
+    big = np.full(64, 1e308)
+    nan_maker = np.array([np.inf, -np.inf] + [1.0] * 62)
+    for data, axis in [(big, -1), (np.repeat(big[:, None], 3, 1), 0),
+                       (np.repeat(big[:, None], 30, 1), 0)]:
+        if kind == "leaky_sum":
+            with pytest.warns(RuntimeWarning, match="overflow"):
+                call(kind, data, np.inf, axis=axis)
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        call(kind, nan_maker, 5.0)
