@@ -29,6 +29,8 @@ and :func:`sgdprob.langevin`):
 - :func:`least_squares_noise`, :func:`mandt_stationary_cov`  the
   Langevin prediction for SGD on least squares (Mandt, Hoffman and Blei
   2017)
+- :func:`sgd_least_squares_stationary_cov`  the exact stationary
+  covariance of SGD on least squares, which that prediction approximates
 
 All of them work in the eigenbasis ``H = Q diag(lam) Q^T``, where the
 Lyapunov equations decouple entry by entry.
@@ -44,7 +46,8 @@ __all__ = ["leaky_sum_of_constant", "leaky_sum_limit", "ema_of_constant",
            "warmup_mean_of_constant", "leaky_sum_from_ema",
            "sgd_stationary_cov", "langevin_stationary_cov",
            "euler_maruyama_stationary_cov", "langevin_transient",
-           "least_squares_noise", "mandt_stationary_cov"]
+           "least_squares_noise", "mandt_stationary_cov",
+           "sgd_least_squares_stationary_cov"]
 
 
 def _real(value, name):
@@ -644,3 +647,98 @@ def mandt_stationary_cov(X, y, *, eta, B):
     """
     noise = least_squares_noise(X, y)
     return langevin_stationary_cov(noise.H, noise.Sigma1, eta=eta, B=B)
+
+
+def sgd_least_squares_stationary_cov(X, y, *, eta, B):
+    """Exact stationary covariance of SGD on least squares.
+
+    SGD on ``(1/2n) sum_r (x_r . Phi - y_r)^2`` with batches of B rows
+    drawn with replacement (:func:`sgdprob.sgd_least_squares`) settles
+    about the optimum ``Phi*`` with a covariance ``C`` that this
+    function computes exactly. Unlike :func:`mandt_stationary_cov` it
+    keeps the discreteness of the steps and the gradient noise that
+    grows away from ``Phi*``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Features (append a column of ones for an intercept).
+    y : array_like, shape (n,)
+        Responses.
+    eta : float
+        Learning rate, > 0.
+    B : float
+        Batch size, > 0 (rows drawn with replacement).
+
+    Returns
+    -------
+    C : ndarray, shape (p, p)
+
+    Raises
+    ------
+    ValueError
+        If ``X^T X`` is singular, the inputs are malformed (see
+        :func:`least_squares_noise`), or SGD diverges at this `eta` and
+        `B` (the covariance then grows without bound).
+
+    Notes
+    -----
+    With ``e = Phi - Phi*``, one step is ``e <- (I - eta Hb) e - eta gb``,
+    where ``Hb`` is the batch mean of ``x_r x_r^T`` and ``gb`` the batch
+    mean of the per-sample gradients at ``Phi*`` (mean 0, covariance
+    ``Sigma1 / B``). The new batch is independent of ``e``, and ``E e ->
+    0``, so the stationary ``C`` solves
+
+        ``H C + C H - eta ((1 - 1/B) H C H + K(C) / B) = eta Sigma1 / B``,
+        ``K(C) = (1/n) sum_r x_r x_r^T C x_r x_r^T``,
+
+    a linear equation in the ``p^2`` entries of ``C``. In the eigenbasis
+    ``H = Q diag(lam) Q^T`` (rows ``z_r = Q^T x_r``) its matrix is
+    ``diag(lam_i + lam_j) - eta ((1 - 1/B) diag(lam_i lam_j) + M / B)``
+    with ``M[(i, j), (k, l)] = mean_r z_ri z_rj z_rk z_rl``: symmetric,
+    so one symmetric eigendecomposition gives both the solution and the
+    test of convergence (one step multiplies the second moment by
+    ``I - eta`` times that matrix, whose eigenvalues must lie in
+    ``(-1, 1)``). Dropping the ``eta`` terms on the left gives the
+    Langevin prediction :func:`mandt_stationary_cov`. The cost is
+    ``O(n p^4 + p^6)``: meant for p up to a few tens.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sgdprob import analytic
+    >>> from sgdprob.datasets import load_diabetes
+    >>> X, y, names = load_diabetes()
+    >>> X1 = np.column_stack([X[:, :4], np.ones(len(y))])
+    >>> exact = analytic.sgd_least_squares_stationary_cov(X1, y, eta=0.01,
+    ...                                                   B=1)
+    >>> mandt = analytic.mandt_stationary_cov(X1, y, eta=0.01, B=1)
+    >>> gap = np.linalg.norm(exact - mandt) / np.linalg.norm(exact)
+    >>> bool(0 < gap < 0.05)
+    True
+    """
+    noise = least_squares_noise(X, y)
+    eta = _quadratic.positive(eta, "eta")
+    B = _quadratic.positive(B, "B")
+    lam, Q = _quadratic.hessian(noise.H)
+    _quadratic.positive_definite(lam)
+    p = lam.shape[0]
+
+    Z = _quadratic.real_array(X, "X") @ Q                # rows z_r
+    pairs = (Z[:, :, None] * Z[:, None, :]).reshape(len(Z), p * p)
+    M = pairs.T @ pairs / len(Z)                         # mean z_i z_j z_k z_l
+    li, lj = lam[:, None], lam[None, :]
+    L = -(eta / B) * M
+    L[np.diag_indices(p * p)] += ((li + lj)
+                                  - eta * (1 - 1 / B) * li * lj).ravel()
+    L = (L + L.T) / 2
+    w, V = np.linalg.eigh(L)
+    if not (np.all(eta * w > 0) and np.all(eta * w < 2)):
+        raise ValueError(
+            f"SGD on this least-squares problem diverges at eta = {eta:g}, "
+            f"B = {B:g}: one step multiplies the second moment by a factor "
+            f"of modulus {np.max(np.abs(1 - eta * w)):.6g} >= 1, so it has "
+            f"no stationary covariance")
+    rhs = (eta / B) * _quadratic.in_basis(Q, noise.Sigma1).reshape(-1)
+    Cp = (V @ ((V.T @ rhs) / w)).reshape(p, p)
+    return _from_basis(Q, Cp)

@@ -26,6 +26,9 @@ import numpy as np
 
 from . import analytic, linear
 from ._optim import rmsprop_step
+from ._report_langevin import (langevin_section, least_squares_run,
+                               noise_scaling_run, plot_langevin_batch_size,
+                               stationary_run)
 from ._running import ema, leaky_sum, warmup_mean
 from .datasets import least_squares_grads, load_diabetes
 
@@ -35,7 +38,8 @@ __all__ = ["Check", "Section", "check", "format_table", "format_checks",
            "expected_rel_error", "gradient_stream_section",
            "grad2_counterexample_section", "KINDS", "BatchSizeRun",
            "time_average_weights", "batch_size_run", "batch_size_section",
-           "write_plots", "main"]
+           "noise_scaling_run", "stationary_run", "least_squares_run",
+           "langevin_section", "build_context", "write_plots", "main"]
 
 U = 2.0 ** -53          # unit roundoff of float64
 
@@ -1000,8 +1004,14 @@ def plot_rmsprop_batch_size(run, path):
     fig.savefig(path, dpi=110)
 
 
-def write_plots(directory, gs, run):
-    """Write the report's figures into `directory`; return their paths."""
+def write_plots(directory, gs, run, stat=None, ls=None):
+    """Write the report's figures into `directory`; return their paths.
+
+    `gs`, `run`, `stat` and `ls` are the runs of sections B, D and E
+    (:func:`smooth_gradient_stream`, :func:`batch_size_run`,
+    :func:`stationary_run`, :func:`least_squares_run`); without `stat`
+    and `ls` the figure of section E is left out.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "leaky_sum_of_constant.png",
@@ -1010,6 +1020,9 @@ def write_plots(directory, gs, run):
     plot_leaky_sum_of_constant(paths[0])
     plot_gradient_stream(gs, paths[1])
     plot_rmsprop_batch_size(run, paths[2])
+    if stat is not None and ls is not None:
+        paths.append(directory / "langevin_batch_size.png")
+        plot_langevin_batch_size(stat, ls, paths[-1])
     return paths
 
 
@@ -1024,7 +1037,20 @@ SECTIONS = [
     lambda ctx: gradient_stream_section(ctx["stream"]),
     lambda ctx: grad2_counterexample_section(),
     lambda ctx: batch_size_section(ctx["batch_size"]),
+    lambda ctx: langevin_section(ctx["noise"], ctx["stationary"],
+                                 ctx["least_squares"]),
 ]
+
+
+def build_context(**given):
+    """The runs the sections share, by name; `given` ones are kept."""
+    makers = {"stream": smooth_gradient_stream,
+              "batch_size": batch_size_run,
+              "noise": noise_scaling_run,
+              "stationary": stationary_run,
+              "least_squares": least_squares_run}
+    return {name: given[name] if name in given else make()
+            for name, make in makers.items()}
 
 
 def _parser():
@@ -1035,7 +1061,9 @@ def _parser():
                     "per-sample gradients of a least-squares fit to real "
                     "data, show that W.grad2 is not a function of W.grad "
                     "and how the batch size moves RMSProp's second "
-                    "moment. Exits with status 1 if a check fails. "
+                    "moment, and how SGD at batch size B with learning "
+                    "rate B eta' compares with its Langevin model. Exits "
+                    "with status 1 if a check fails. "
                     "'python -m sgdprob bench' runs the benchmark.")
     p.add_argument("--plots", metavar="DIR",
                    help="also write PNG figures into DIR (needs "
@@ -1065,13 +1093,13 @@ def main(argv=None):
                   f"the directory ({exc.strerror})", file=sys.stderr)
             return 2
 
-    ctx = {"stream": smooth_gradient_stream(),
-           "batch_size": batch_size_run()}
+    ctx = build_context()
     sections = [make(ctx) for make in SECTIONS]
     checks = [c for s in sections for c in s.checks]
     written = []
     if args.plots is not None:
-        written = write_plots(args.plots, ctx["stream"], ctx["batch_size"])
+        written = write_plots(args.plots, ctx["stream"], ctx["batch_size"],
+                              ctx["stationary"], ctx["least_squares"])
     try:
         _print_report(sections, checks)
         for path in written:
@@ -1084,9 +1112,10 @@ def main(argv=None):
 
 
 def _print_report(sections, checks):
-    print("sgdprob report: running averages, and the per-sample second "
-          "moment in RMSProp")
-    print("(Problems 1 to 3 of a course on SGD)")
+    print("sgdprob report: running averages, the per-sample second "
+          "moment in RMSProp,")
+    print("and the batch size in SGD and its Langevin model (Problems 1 "
+          "to 4 of a course on SGD)")
     print()
     for s in sections:
         print(s.title)

@@ -328,3 +328,55 @@ def test_bad_least_squares_arguments():
         analytic.least_squares_noise(np.full((5, 2), np.nan), y)
     with pytest.raises(ValueError, match="H must be positive definite"):
         analytic.mandt_stationary_cov(X, y + np.arange(5), eta=0.1, B=1)
+
+
+@pytest.mark.parametrize("eta, B", [(0.01, 1), (0.1, 4), (0.64, 64),
+                                    (0.3, 2.5)])
+def test_sgd_least_squares_stationary_cov_against_direct_solve(eta, B):
+    X, y, _ = load_diabetes()
+    X1 = np.column_stack([X[:, :4], np.ones(len(y))])
+    C = analytic.sgd_least_squares_stationary_cov(X1, y, eta=eta, B=B)
+    expected = exact_sgd_least_squares_cov(X1, y, eta, B)
+    # two solves of one well-conditioned 25 x 25 system
+    np.testing.assert_allclose(C, expected, rtol=1e-10,
+                               atol=1e-10 * np.abs(expected).max())
+    assert np.all(np.linalg.eigvalsh(C) > 0)
+
+
+def test_sgd_least_squares_stationary_cov_tends_to_mandt():
+    X, y, _ = load_diabetes()
+    X1 = np.column_stack([X[:, :4], np.ones(len(y))])
+    gaps = []
+    for eta in [2e-3, 1e-3]:
+        C = analytic.sgd_least_squares_stationary_cov(X1, y, eta=eta, B=4)
+        m = analytic.mandt_stationary_cov(X1, y, eta=eta, B=4)
+        gaps.append(np.linalg.norm(C - m) / np.linalg.norm(m))
+    # the gap is c eta + O(eta^2): halving eta halves it
+    assert abs(gaps[1] / gaps[0] - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("eta, B", [(1.5, 1), (3.0, 64)])
+def test_sgd_least_squares_stationary_cov_divergent(eta, B):
+    X, y, _ = load_diabetes()
+    X1 = np.column_stack([X[:, :4], np.ones(len(y))])
+    with pytest.raises(ValueError, match="diverges"):
+        analytic.sgd_least_squares_stationary_cov(X1, y, eta=eta, B=B)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(eta=0.0), "eta must be"), (dict(eta=np.nan), "eta must be"),
+    (dict(B=0), "B must be"), (dict(B=-2), "B must be"),
+])
+def test_sgd_least_squares_stationary_cov_bad_arguments(kw, match):
+    X, y, _ = load_diabetes()
+    args = dict(eta=0.1, B=4)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        analytic.sgd_least_squares_stationary_cov(X[:, :3], y, **args)
+
+
+def test_sgd_least_squares_stationary_cov_singular():
+    X = np.ones((5, 2))                   # two equal columns: X^T X singular
+    with pytest.raises(ValueError, match="positive definite"):
+        analytic.sgd_least_squares_stationary_cov(X, np.arange(5.0),
+                                                  eta=0.1, B=1)

@@ -41,6 +41,26 @@ def test_readme_python_blocks_run():
     mse = np.mean((inputs @ env["W"][0] - target) ** 2)
     best = np.mean((inputs @ fit - target) ** 2)
     assert best <= mse < 1.2 * best
+    # the Langevin block: the paths of every B agree to rounding (16 u
+    # of a path of size well below 1, see sgdprob/_report_langevin.py),
+    # and the SGD variances it prints are within 5 standard errors of the
+    # exact ones (the standard error of a variance of R normal draws is
+    # sqrt(2 / R) of it)
+    paths = env["paths"]
+    for p in paths[1:]:
+        np.testing.assert_allclose(p, paths[0], rtol=0, atol=1e-14)
+    assert abs(env["phi"].var() / env["sgd"] - 1) < 5 * np.sqrt(2 / 10_000)
+    text = (REPO / "README.md").read_text()
+    for B in (1, 16, 64):
+        eta = B * env["eta_prime"]
+        phi = sgdprob.sgd_quadratic(1.0, 1.0, eta=eta, B=B,
+                                    steps=int(20 / eta), replicas=10_000,
+                                    rng=B)
+        exact = sgdprob.analytic.sgd_stationary_cov(1.0, 1.0, eta=eta,
+                                                     B=B)[0, 0]
+        assert abs(phi.var() / exact - 1) < 5 * np.sqrt(2 / 10_000)
+        assert (f"# B = {B:2d}: SGD {phi.var():.4f} (exact {exact:.4f}), "
+                f"Langevin 0.0100") in text
 
 
 MODULES = ["sgdprob._running", "sgdprob.analytic"]

@@ -41,7 +41,7 @@ def sections(stream):
 @pytest.fixture(scope="module")
 def all_sections(stream):
     """Every section of the report, built as main builds them."""
-    ctx = {"stream": stream, "batch_size": report.batch_size_run()}
+    ctx = report.build_context(stream=stream)
     return [make(ctx) for make in report.SECTIONS]
 
 
@@ -55,8 +55,11 @@ def test_cli_every_check_passes(tmp_path, all_sections):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = result_rows(proc.stdout)
     # A: 13, B: 4, C (W.grad2 is not a function of W.grad): 7,
-    # D (the batch size in RMSProp): 4 claims at each of 5 batch sizes
-    assert [len(s.checks) for s in all_sections] == [13, 4, 7, 20]
+    # D (the batch size in RMSProp): 4 claims at each of 5 batch sizes,
+    # E (SGD and Langevin): Sigma^B at 4 B and once without replacement,
+    # SGD and Euler-Maruyama variances at 4 B, the Langevin variance,
+    # 3 paths, SGD on data at 4 B and the Mandt et al. gap
+    assert [len(s.checks) for s in all_sections] == [13, 4, 7, 20, 22]
     n_checks = sum(len(s.checks) for s in all_sections)
     assert len(rows) == n_checks
     assert all(r.rstrip().endswith("PASS") for r in rows)
@@ -92,7 +95,7 @@ def test_cli_plots(tmp_path):
     proc = run_cli("--plots", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = {"leaky_sum_of_constant.png", "diabetes_gradient_averages.png",
-             "rmsprop_batch_size.png"}
+             "rmsprop_batch_size.png", "langevin_batch_size.png"}
     assert {p.name for p in out.iterdir()} == names
     for name in names:
         path = out / name
