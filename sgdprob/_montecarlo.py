@@ -646,7 +646,10 @@ def sgd_least_squares(X, y, *, eta, B, steps, replicas, phi0=None,
     phi = _start(0.0 if phi0 is None else phi0, replicas, p)
     record_every = _record_every(record_every)
     _flag(progress, "progress")
-    lam = np.linalg.eigvalsh(X.T @ X / n)
+    # X^T X / n is positive semi-definite: a negative eigenvalue is the
+    # rounding of a zero one (collinear columns), along which SGD does
+    # not move at all (every gradient lies in the row space of X).
+    lam = np.clip(np.linalg.eigvalsh(X.T @ X / n), 0.0, None)
     _warn_divergent(eta, lam, "eta", "SGD")
 
     X = np.ascontiguousarray(X)

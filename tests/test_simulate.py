@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -532,6 +533,27 @@ def test_divergent_eta_warns_and_does_not_crash():
     with pytest.warns(RuntimeWarning, match=r"eta \* largest eigenvalue"):
         sgdprob.sgd_least_squares(X, np.ones(5), eta=0.25, B=1, steps=2,
                                   replicas=2, rng=0)
+
+
+def test_collinear_least_squares_does_not_warn():
+    # X^T X / n of collinear columns is singular; the eigensolver may give
+    # its zero eigenvalue as -1e-16, which is no divergence: SGD does not
+    # move along the null space of X.
+    negative = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        Z = rng.standard_normal((50, 3))
+        X = np.column_stack([Z, Z[:, 0] + Z[:, 1]])
+        negative += np.linalg.eigvalsh(X.T @ X / 50)[0] < 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            phi = sgdprob.sgd_least_squares(X, rng.standard_normal(50),
+                                            eta=0.05, B=4, steps=200,
+                                            replicas=3, rng=seed)
+        assert np.isfinite(phi).all()
+        assert np.allclose(phi @ [1.0, 1.0, 0.0, -1.0], 0.0, atol=1e-12)
+    if not negative:
+        pytest.skip("this LAPACK gave no negative rounding to test")
 
 
 def test_progress_without_tqdm_says_so(monkeypatch):
