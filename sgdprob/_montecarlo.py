@@ -143,13 +143,19 @@ def _start(phi0, replicas, d, name="phi0"):
 
 
 def _warn_divergent(rate, lam, rate_name, what):
-    """Warn if rate * lam outside [0, 2): the recursion blows up."""
+    """Warn if rate * lam outside [0, 2): the recursion blows up.
+
+    An eigenvalue below 0 by no more than d eps times the largest
+    magnitude is the rounding of a zero one (a semi-definite H such as
+    A A^T): it multiplies the state by 1 + O(eps) a step, no divergence.
+    """
     top = rate * lam[-1]
+    floor = len(lam) * np.finfo(float).eps * np.abs(lam).max()
     if top >= 2:
         warnings.warn(
             f"{rate_name} * largest eigenvalue of H = {top:.6g} >= 2: "
             f"{what} diverges", RuntimeWarning, stacklevel=3)
-    elif lam[0] < 0:
+    elif lam[0] < -floor:
         warnings.warn(
             f"H has a negative eigenvalue {lam[0]:.6g}: {what} diverges "
             f"along its eigenvector", RuntimeWarning, stacklevel=3)

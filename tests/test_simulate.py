@@ -535,6 +535,26 @@ def test_divergent_eta_warns_and_does_not_crash():
                                   replicas=2, rng=0)
 
 
+@pytest.mark.parametrize("run", ["sgd_quadratic", "langevin"])
+def test_semi_definite_H_from_rounding_does_not_warn(run):
+    # A A^T with A of rank 2 is positive semi-definite; eigh gives its zero
+    # eigenvalue as about -4e-16 here, which is rounding, not divergence.
+    A = np.random.default_rng(1).standard_normal((3, 2))
+    H = A @ A.T
+    assert np.linalg.eigvalsh(H)[0] < 0                 # the case at hand
+    kw = dict(steps=5) if run == "sgd_quadratic" else dict(time=0.05,
+                                                           dt=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        phi = getattr(sgdprob, run)(H, np.eye(3), eta=0.05, B=2,
+                                    replicas=4, rng=0, **kw)
+    assert np.isfinite(phi).all()
+    # a negative eigenvalue beyond rounding still warns
+    with pytest.warns(RuntimeWarning, match="negative eigenvalue"):
+        getattr(sgdprob, run)(H - 1e-6 * np.eye(3), np.eye(3), eta=0.05,
+                              B=2, replicas=4, rng=0, **kw)
+
+
 def test_collinear_least_squares_does_not_warn():
     # X^T X / n of collinear columns is singular; the eigensolver may give
     # its zero eigenvalue as -1e-16, which is no divergence: SGD does not
