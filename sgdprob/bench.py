@@ -1,6 +1,10 @@
-"""Benchmark of the running averages: ``python -m sgdprob bench``.
+"""Benchmark of the kernels: ``python -m sgdprob bench``.
 
-Times :func:`sgdprob.leaky_sum`, :func:`sgdprob.ema` and
+Three sections, each of which ``--only`` can pick: the running averages
+(``averages``), the per-sample gradient squares of a linear layer
+(``linear``) and the Monte Carlo runs (``montecarlo``).
+
+The running averages: times :func:`sgdprob.leaky_sum`, :func:`sgdprob.ema` and
 :func:`sgdprob.warmup_mean` on one long series and on a matrix along
 either axis, and prints each time as a ratio to three baselines on the
 same array:
@@ -16,6 +20,13 @@ SciPy and pandas are optional (``pip install "sgdprob[bench]"``); a
 missing one gives ``n/a`` in its column. The functions that build each
 baseline are public here so that a test can check that a baseline
 computes the numbers it is compared with.
+
+The Monte Carlo runs: times :func:`sgdprob.sgd_quadratic` and
+:func:`sgdprob.langevin` against :func:`draw_normals`, which draws with
+``Generator.standard_normal`` the normals the kernel draws (the limit:
+a run can cost no less than its random numbers), and against a
+vectorised NumPy run of the same simulation, :func:`numpy_sgd_quadratic`
+and :func:`numpy_langevin`.
 """
 import argparse
 import dataclasses
@@ -28,10 +39,13 @@ import time
 
 import numpy as np
 
+from . import _quadratic
+from ._montecarlo import _steps_of, _warn_divergent, langevin, sgd_quadratic
 from ._running import ema, leaky_sum, warmup_mean
 
 __all__ = ["main", "copy_baseline", "lfilter_baseline", "pandas_baseline",
-           "pandas_result", "recurrence_coefficients"]
+           "pandas_result", "recurrence_coefficients", "draw_normals",
+           "normals_per_step", "numpy_sgd_quadratic", "numpy_langevin"]
 
 KERNELS = {"leaky_sum": leaky_sum, "ema": ema, "warmup_mean": warmup_mean}
 
@@ -483,6 +497,348 @@ def run_linear(quick, repeat):
     return met, total
 
 
+MONTECARLO_NOTES = """\
+Monte Carlo runs from Phi = 0 on H = diag(linspace(1, 2, d)), Sigma1 = I,
+eta = {eta:g} (eta lambda_max = {eta_top:g}); for langevin dt = {dt:g} and
+time = steps dt. normals: how many a run draws, steps replicas B d for
+sgd_quadratic and steps replicas d for langevin (one d-vector per step;
+B only scales it). ms: median of {repeat} call(s) after one warm-up call,
+the three calls of a row taking turns. /normals, /numpy: the kernel's
+time divided by the baseline's; target: /normals <= {target:g}. Baselines,
+with the same Generator:
+  normals  Generator.standard_normal(out=block) once per step into one
+           (replicas, B, d) block, (replicas, d) for langevin: the
+           draws alone, which bound a run's time from below (one draw
+           of them all would also time allocating up to 1.3 GB).
+  numpy    the same run in NumPy, a Python loop over steps on (replicas,
+           d) arrays: each step draws that block, then for SGD
+           phi -= eta (phi @ H + z.mean(axis=1) @ S), for langevin
+           phi = phi - dt phi @ H + sqrt(eta dt / B) z @ S, with S the
+           symmetric root of Sigma1. From the same seed it gives the
+           kernel's states to rounding: the kernel draws the same
+           normals in the same order."""
+
+#: learning rate of the timed runs (eta lambda_max = 0.2 on H below)
+MC_ETA = 0.1
+#: Euler-Maruyama step of the timed langevin runs
+MC_DT = 0.01
+#: largest kernel time / normals time aimed at
+MC_TARGET = 1.25
+MC_KERNELS = {"sgd_quadratic": sgd_quadratic, "langevin": langevin}
+
+
+def montecarlo_cases(quick):
+    """``(cases, steps)``: the (d, B, replicas) timed, and the steps."""
+    if quick:
+        return [(1, 1, 2000), (1, 16, 200), (10, 1, 200), (10, 16, 20)], 100
+    return [(1, 1, 10**5), (1, 16, 10**4), (10, 1, 10**4),
+            (10, 16, 10**3)], 1000
+
+
+def montecarlo_model(d):
+    """``(H, Sigma1)`` of the timed runs: diag(linspace(1, 2, d)), I."""
+    return np.diag(np.linspace(1.0, 2.0, d)), np.eye(d)
+
+
+def normals_per_step(kernel, d, B, replicas):
+    """The shape of the normals one step of `kernel` draws.
+
+    Parameters
+    ----------
+    kernel : {"sgd_quadratic", "langevin"}
+        The Monte Carlo kernel.
+    d : int
+        Dimension of the state.
+    B : int
+        Batch size.
+    replicas : int
+        Independent runs.
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(replicas, B, d)`` for ``sgd_quadratic``, which draws the
+        noise of every sample of a batch, and ``(replicas, d)`` for
+        ``langevin``, which draws one d-vector per replica whatever `B`
+        (see the Notes of either). A run of ``steps`` steps draws
+        ``steps`` such blocks, in the C order of ``(steps,) + shape``.
+
+    Raises
+    ------
+    ValueError
+        If `kernel` is not one of the two, or a count is below 1.
+    TypeError
+        If a count is not an integer.
+    """
+    if kernel not in MC_KERNELS:
+        raise ValueError(
+            f"kernel must be one of {sorted(MC_KERNELS)}; got {kernel!r}")
+    d = _quadratic.count(d, "d")
+    B = _quadratic.count(B, "B")
+    replicas = _quadratic.count(replicas, "replicas")
+    return (replicas, B, d) if kernel == "sgd_quadratic" else (replicas, d)
+
+
+def draw_normals(steps, shape, rng=None):
+    """Draw ``steps`` blocks of normals into one buffer: the draws alone.
+
+    Parameters
+    ----------
+    steps : int
+        Blocks to draw, >= 1.
+    shape : int or tuple of int
+        Shape of one block, every entry >= 1 (see
+        :func:`normals_per_step`).
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        As ``np.random.default_rng(rng)`` reads it; a Generator is
+        advanced.
+
+    Returns
+    -------
+    block : ndarray
+        The last block drawn. The Generator has then advanced by
+        ``steps * prod(shape)`` normals of ``Generator.standard_normal``,
+        as a kernel run drawing that many does.
+
+    Raises
+    ------
+    ValueError
+        If `steps` or an entry of `shape` is below 1.
+    TypeError
+        If one of them is not an integer.
+    """
+    steps = _quadratic.count(steps, "steps")
+    shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    shape = tuple(_quadratic.count(n, "each entry of shape") for n in shape)
+    rng = np.random.default_rng(rng)
+    block = np.empty(shape)
+    for _ in range(steps):
+        rng.standard_normal(out=block)
+    return block
+
+
+def _mc_model(H, Sigma1):
+    """H checked, its eigenvalues, and the symmetric root of Sigma1."""
+    H = _quadratic.symmetric(H, "H")
+    root = _quadratic.noise_sqrt(_quadratic.noise(Sigma1, H.shape[0]))
+    return H, np.linalg.eigvalsh(H), root
+
+
+def numpy_sgd_quadratic(H, Sigma1, *, eta, B, steps, replicas, rng=None):
+    """:func:`sgdprob.sgd_quadratic` from 0 in NumPy, a loop over steps.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric (a scalar is a 1 x 1 matrix).
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate, > 0.
+    B : int
+        Batch size, >= 1.
+    steps : int
+        SGD steps, >= 1.
+    replicas : int
+        Independent runs, >= 1.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        As ``np.random.default_rng(rng)`` reads it; a Generator is
+        advanced.
+
+    Returns
+    -------
+    phi : ndarray, shape (replicas, d)
+        The states after `steps` steps of
+        ``phi -= eta * (phi @ H + z.mean(axis=1) @ S)`` from 0, where
+        each step draws ``z = rng.standard_normal((replicas, B, d))``,
+        the noise of each of the B samples of a batch, and ``S`` is the
+        symmetric root of `Sigma1`. These are the normals
+        ``sgd_quadratic`` draws, in its order: from the same seed the
+        two agree to rounding.
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not square, symmetric or finite, `Sigma1` is not
+        positive semi-definite or not the shape of `H`, or a count or
+        `eta` is not positive.
+    TypeError
+        If an argument is not a number or array of numbers.
+
+    Warns
+    -----
+    RuntimeWarning
+        As ``sgd_quadratic``: if ``eta`` times the largest eigenvalue of
+        `H` is at least 2, or `H` has a negative eigenvalue.
+    """
+    H, lam, root = _mc_model(H, Sigma1)
+    eta = _quadratic.positive(eta, "eta")
+    B = _quadratic.count(B, "B")
+    steps = _quadratic.count(steps, "steps")
+    replicas = _quadratic.count(replicas, "replicas")
+    _warn_divergent(eta, lam, "eta", "SGD")
+    rng = np.random.default_rng(rng)
+    phi = np.zeros((replicas, H.shape[0]))
+    z = np.empty((replicas, B, H.shape[0]))
+    for _ in range(steps):
+        rng.standard_normal(out=z)
+        phi -= eta * (phi @ H + z.mean(axis=1) @ root)
+    return phi
+
+
+def numpy_langevin(H, Sigma1, *, eta, B, time, dt, replicas, rng=None):
+    """:func:`sgdprob.langevin` from 0 in NumPy, a loop over steps.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Hessian, symmetric (a scalar is a 1 x 1 matrix).
+    Sigma1 : array_like, shape (d, d)
+        Covariance of one per-sample gradient, symmetric positive
+        semi-definite.
+    eta : float
+        Learning rate of the SGD modelled, > 0.
+    B : int
+        Its batch size, >= 1.
+    time : float
+        Model time, > 0, a whole number of steps `dt` (within 1e-9).
+    dt : float
+        Time step, > 0.
+    replicas : int
+        Independent runs, >= 1.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        As ``np.random.default_rng(rng)`` reads it; a Generator is
+        advanced.
+
+    Returns
+    -------
+    phi : ndarray, shape (replicas, d)
+        The states after ``round(time / dt)`` Euler-Maruyama steps of
+        ``phi = phi - dt * phi @ H + sqrt(eta dt / B) * z @ S`` from 0,
+        where each step draws ``z = rng.standard_normal((replicas,
+        d))`` and ``S`` is the symmetric root of `Sigma1`: the normals
+        ``langevin`` draws, in its order, so that from the same seed the
+        two agree to rounding.
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not square, symmetric or finite, `Sigma1` is not
+        positive semi-definite or not the shape of `H`, a count, `eta`,
+        `time` or `dt` is not positive, or `time` is not a whole number
+        of steps `dt`.
+    TypeError
+        If an argument is not a number or array of numbers.
+
+    Warns
+    -----
+    RuntimeWarning
+        As ``langevin``: if ``dt`` times the largest eigenvalue of `H`
+        is at least 2, or `H` has a negative eigenvalue.
+    """
+    H, lam, root = _mc_model(H, Sigma1)
+    eta = _quadratic.positive(eta, "eta")
+    B = _quadratic.count(B, "B")
+    steps, dt = _steps_of(time, dt)
+    replicas = _quadratic.count(replicas, "replicas")
+    _warn_divergent(dt, lam, "dt", "the Euler-Maruyama scheme")
+    rng = np.random.default_rng(rng)
+    gain = np.sqrt(eta * dt / B)
+    phi = np.zeros((replicas, H.shape[0]))
+    z = np.empty((replicas, H.shape[0]))
+    for _ in range(steps):
+        rng.standard_normal(out=z)
+        phi = phi - dt * (phi @ H) + gain * (z @ root)
+    return phi
+
+
+MC_BASELINES = {"sgd_quadratic": numpy_sgd_quadratic,
+                "langevin": numpy_langevin}
+
+
+def short_count(n):
+    """A count as ``1.6e8``: two digits and a power of ten."""
+    mantissa, exponent = f"{n:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def run_montecarlo_case(kernel, d, B, replicas, steps, repeat, rng):
+    """Time `kernel`, its normals and its NumPy run; return a table row.
+
+    The row is (d, B, replicas, normals, ms, normals ms, numpy ms,
+    /normals, /numpy, target met); see MONTECARLO_NOTES.
+    """
+    H, Sigma1 = montecarlo_model(d)
+    if kernel == "sgd_quadratic":
+        args = {"eta": MC_ETA, "B": B, "steps": steps}
+    else:
+        args = {"eta": MC_ETA, "B": B, "time": steps * MC_DT, "dt": MC_DT}
+    args.update(replicas=replicas, rng=rng)
+    shape = normals_per_step(kernel, d, B, replicas)
+    calls = {"normals": functools.partial(draw_normals, steps, shape, rng),
+             "numpy": functools.partial(MC_BASELINES[kernel], H, Sigma1,
+                                        **args),
+             kernel: functools.partial(MC_KERNELS[kernel], H, Sigma1,
+                                       **args)}
+    times = median_times(calls, repeat)
+    t, t_normals, t_numpy = times[kernel], times["normals"], times["numpy"]
+    return (str(d), str(B), f"{replicas:,}",
+            short_count(steps * int(np.prod(shape))), milliseconds(t),
+            milliseconds(t_normals), milliseconds(t_numpy),
+            ratio(t, t_normals), ratio(t, t_numpy),
+            "met" if t / t_normals <= MC_TARGET else "not met")
+
+
+MC_HEADER = ("d", "B", "replicas", "normals", "ms", "normals ms",
+             "numpy ms", "/normals", "/numpy", "target")
+MC_WIDTHS = (2, 3, 8, 7, 7, 10, 9, 8, 7, 7)
+
+
+def format_mc_row(row):
+    """A row of a Monte Carlo table, every cell to the right."""
+    cells = [cell.rjust(width) for cell, width in zip(row, MC_WIDTHS)]
+    return "  " + " ".join(cells)
+
+
+def run_montecarlo(quick, repeat):
+    """Print the Monte Carlo tables; return (met, total)."""
+    rng = np.random.default_rng(3)
+    cases_, steps = montecarlo_cases(quick)
+    met = 0
+    for kernel in MC_KERNELS:
+        print()
+        print(f"{kernel}, {steps} steps: target /normals <= "
+              f"{MC_TARGET:g}")
+        print(format_mc_row(MC_HEADER))
+        for d, B, replicas in cases_:
+            row = run_montecarlo_case(kernel, d, B, replicas, steps,
+                                      repeat, rng)
+            print(format_mc_row(row))
+            met += row[-1] == "met"
+            sys.stdout.flush()
+    return met, len(MC_KERNELS) * len(cases_)
+
+
+SECTIONS = ("averages", "linear", "montecarlo")
+
+
+def run_averages(quick, repeat):
+    """Print the running-average tables; return (met, total)."""
+    rng = np.random.default_rng(1)
+    met = total = 0
+    for case in cases(quick):
+        print()
+        print(case.title)
+        print(format_row(HEADER))
+        for row in run_case(case, repeat, rng):
+            print(format_row(row))
+            total += len(row) == len(HEADER)
+            met += row[-1] == "met"
+        sys.stdout.flush()
+    return met, total
+
+
 def main(argv=None):
     """Run the benchmark and print its tables.
 
@@ -490,7 +846,9 @@ def main(argv=None):
     ----------
     argv : list of str, optional
         The arguments after ``bench``: ``--quick`` (small inputs, one
-        repeat: a smoke test) and ``--repeat K``. Default: sys.argv[1:].
+        repeat: a smoke test), ``--repeat K`` and ``--only SECTION``
+        (``averages``, ``linear`` or ``montecarlo``; may be given more
+        than once). Default: sys.argv[1:].
 
     Returns
     -------
@@ -500,47 +858,65 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sgdprob bench",
         description="Time the running-average kernels against x.copy(), "
-                    "scipy.signal.lfilter and pandas ewm.")
+                    "scipy.signal.lfilter and pandas ewm, the per-sample "
+                    "gradient squares against NumPy, and the Monte Carlo "
+                    "runs against drawing their normals alone.")
     parser.add_argument("--quick", action="store_true",
                         help="small inputs and one repeat (a smoke test; "
                              "the ratios then say little)")
     parser.add_argument("--repeat", type=int, default=None, metavar="K",
-                        help="timed calls per median (default 7, or 1 "
+                        help="timed calls per median (default 7 for the "
+                             "running averages, 5 for the others, or 1 "
                              "with --quick)")
+    parser.add_argument("--only", action="append", choices=SECTIONS,
+                        metavar="SECTION",
+                        help="run only this section: averages, linear or "
+                             "montecarlo (may be repeated; default all)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    repeat = args.repeat if args.repeat is not None else (
-        1 if args.quick else 7)
-    if repeat < 1:
+    if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    sections = [name for name in SECTIONS
+                if args.only is None or name in args.only]
 
-    print("sgdprob benchmark: running averages against x.copy(), "
-          "scipy.signal.lfilter and pandas ewm")
+    def repeat_of(full):
+        if args.repeat is not None:
+            return args.repeat
+        return 1 if args.quick else full
+
+    repeat, other_repeat = repeat_of(7), repeat_of(5)
+    what = {"averages": "running averages against x.copy(), "
+                        "scipy.signal.lfilter and pandas ewm",
+            "linear": "per-sample gradient squares against NumPy",
+            "montecarlo": "Monte Carlo runs against their normal draws"}
+    print("sgdprob benchmark: " + "; ".join(what[name] for name in sections))
     print(f"Python {platform.python_version()}, {library_versions()}")
     print(f"CPU: {cpu_description()}")
-    print(f"N = {HORIZON:g}; median of {repeat} timed call(s)"
-          + (" (--quick: small inputs)" if args.quick else ""))
-    rng = np.random.default_rng(1)
+    if "averages" in sections:
+        print(f"N = {HORIZON:g}; median of {repeat} timed call(s)"
+              + (" (--quick: small inputs)" if args.quick else ""))
+    elif args.quick:
+        print("--quick: small inputs")
     met = total = 0
-    for case in cases(args.quick):
-        print()
-        print(case.title)
-        print(format_row(HEADER))
-        for row in run_case(case, repeat, rng):
-            print(format_row(row))
-            total += len(row) == len(HEADER)
-            met += row[-1] == "met"
-        sys.stdout.flush()
-    linear_repeat = args.repeat if args.repeat is not None else (
-        1 if args.quick else 5)
-    m, t = run_linear(args.quick, linear_repeat)
-    met += m
-    total += t
+    runs = {"averages": (run_averages, repeat),
+            "linear": (run_linear, other_repeat),
+            "montecarlo": (run_montecarlo, other_repeat)}
+    for name in sections:
+        run, repeat_ = runs[name]
+        m, t = run(args.quick, repeat_)
+        met += m
+        total += t
     print()
     print(f"targets met: {met} of {total}")
     print()
     if args.quick:
         print("--quick: small inputs, so the ratios say little; the "
               "targets are for\nthe full sizes.")
-    print(NOTES.format(repeat=repeat))
-    print(LINEAR_NOTES.format(repeat=linear_repeat))
+    if "averages" in sections:
+        print(NOTES.format(repeat=repeat))
+    if "linear" in sections:
+        print(LINEAR_NOTES.format(repeat=other_repeat))
+    if "montecarlo" in sections:
+        print(MONTECARLO_NOTES.format(
+            eta=MC_ETA, eta_top=MC_ETA * 2.0, dt=MC_DT,
+            repeat=other_repeat, target=MC_TARGET))
     return 0

@@ -89,9 +89,11 @@ def test_quick_run_prints_machine_and_summary(quick_run):
     out = quick_run.stdout
     assert f"numpy {np.__version__}" in out
     assert "CPU:" in out
-    # 12 running-average rows, and with threadpoolctl a one-thread row of
-    # grad2 and of moments per per-sample gradient case and dtype
-    total = 12 + HAVE_THREADPOOLCTL * len(bench.linear_shapes(True)) * 2 * 2
+    # 12 running-average rows, with threadpoolctl a one-thread row of
+    # grad2 and of moments per per-sample gradient case and dtype, and a
+    # row per Monte Carlo kernel and case
+    total = (12 + HAVE_THREADPOOLCTL * len(bench.linear_shapes(True)) * 2 * 2
+             + 2 * len(bench.montecarlo_cases(True)[0]))
     assert re.search(rf"^targets met: \d+ of {total}$", out, re.MULTILINE)
 
 
@@ -218,3 +220,264 @@ def test_linear_baselines_compute_what_they_are_compared_with(dtype, rng):
     scale = np.abs(g).T @ np.abs(x) / B      # terms of grad may cancel
     assert np.all(np.abs(grad - ref_grad) <= rtol * scale)
     np.testing.assert_allclose(grad2, ref_grad2, rtol=rtol)
+
+
+# --- Monte Carlo runs ----------------------------------------------------
+
+MC_TITLE = re.compile(
+    r"^(sgd_quadratic|langevin), (\d+) steps: target /normals <= 1\.25$")
+MC_CELLS = ["d", "B", "replicas", "normals", "ms", "normals ms", "numpy ms",
+            "/normals", "/numpy"]
+
+
+def parse_mc_tables(text):
+    """{kernel: (steps, [{column: cell}])} of the Monte Carlo tables."""
+    tables, rows = {}, None
+    for line in text.splitlines():
+        title = MC_TITLE.match(line)
+        if title:
+            rows = []
+            tables[title.group(1)] = (int(title.group(2)), rows)
+        elif not line.strip():
+            rows = None
+        elif rows is not None and not line.split()[0] == "d":
+            cells = line.split()
+            row = dict(zip(MC_CELLS, cells))
+            row["target"] = " ".join(cells[len(MC_CELLS):])
+            rows.append(row)
+    return tables
+
+
+def printed_range(cell):
+    """The interval a number printed as `cell` (such as 12.5, 1,000 or
+    1.6e8) was rounded from."""
+    digits, _, exponent = cell.replace(",", "").partition("e")
+    half = 0.5 * 10.0 ** (int(exponent or 0) - len(digits.partition(".")[2]))
+    value = float(cell.replace(",", ""))
+    return value - half, value + half
+
+
+def check_mc_tables(text, quick=True):
+    tables = parse_mc_tables(text)
+    assert sorted(tables) == ["langevin", "sgd_quadratic"]
+    cases, steps = bench.montecarlo_cases(quick)
+    for kernel, (steps_cell, rows) in tables.items():
+        assert steps_cell == steps
+        assert [(int(r["d"]), int(r["B"]), int(r["replicas"].replace(
+            ",", ""))) for r in rows] == cases, kernel
+        for row, (d, B, replicas) in zip(rows, cases):
+            # sgd_quadratic draws every sample's noise, langevin one
+            # d-vector per replica and step whatever B
+            per = B * d if kernel == "sgd_quadratic" else d
+            lo, hi = printed_range(row["normals"])
+            assert lo <= steps * replicas * per <= hi, row
+            for name in ("ms", "normals ms", "numpy ms"):
+                assert is_number(row[name]) and float(row[name]) > 0, row
+            # each ratio is the printed times' ratio, up to their rounding
+            # and its own (two decimals)
+            t_lo, t_hi = printed_range(row["ms"])
+            for name in ("normals", "numpy"):
+                b_lo, b_hi = printed_range(row[name + " ms"])
+                r_lo, r_hi = printed_range(row["/" + name])
+                assert t_lo / b_hi <= r_hi and r_lo <= t_hi / max(b_lo,
+                                                                  1e-300)
+            # met exactly when the unrounded ratio is within 1.25
+            r_lo, r_hi = printed_range(row["/normals"])
+            if r_hi <= 1.25:
+                assert row["target"] == "met", row
+            elif r_lo > 1.25:
+                assert row["target"] == "not met", row
+            else:
+                assert row["target"] in ("met", "not met"), row
+    return tables
+
+
+def test_quick_run_prints_montecarlo_rows(quick_run):
+    check_mc_tables(quick_run.stdout)
+    assert "Monte Carlo runs from Phi = 0" in quick_run.stdout
+
+
+@pytest.mark.parametrize("only", [["montecarlo"], ["linear", "averages"]])
+def test_only_runs_the_sections_named(only, capsys):
+    args = ["--quick"]
+    for name in only:
+        args += ["--only", name]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    averages, linear = "averages" in only, "linear" in only
+    montecarlo = "montecarlo" in only
+    assert len(parse_tables(out)) == 4 * averages
+    assert ("per-sample gradient squares, (B, J, I)" in out) == linear
+    assert bool(parse_mc_tables(out)) == montecarlo
+    if montecarlo:
+        check_mc_tables(out)
+    total = (12 * averages + linear * HAVE_THREADPOOLCTL
+             * len(bench.linear_shapes(True)) * 2 * 2
+             + montecarlo * 2 * len(bench.montecarlo_cases(True)[0]))
+    assert re.search(rf"^targets met: \d+ of {total}$", out, re.MULTILINE)
+    # the notes of the sections run, and only those
+    assert ("Baselines, each on the same array" in out) == averages
+    assert ("Per-sample gradient squares of a linear layer" in out) == linear
+    assert ("Monte Carlo runs from" in out) == montecarlo
+
+
+def test_only_rejects_an_unknown_section(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", "--only", "adam"])
+    assert stop.value.code == 2
+    assert "--only" in capsys.readouterr().err
+
+
+def mc_model(d, seed):
+    """A Hessian with eigenvalues in [0.5, 2] in a random basis, and a
+    full noise covariance."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    H = (Q * np.linspace(0.5, 2.0, d)) @ Q.T
+    L = rng.standard_normal((d, d))
+    return (H + H.T) / 2, L @ L.T + 0.1 * np.eye(d)
+
+
+def replay_bound(Z, H, Sigma1, rate, gain):
+    """Bound, per replica, on ||kernel - NumPy baseline||_2 after a run of
+    phi <- phi - rate phi @ H + gain zbar @ S from phi = 0, where zbar is
+    the mean of the n_b normals Z[k, r] (steps, replicas, n_b, d) of a
+    step (n_b = B for SGD, 1 for Langevin) and S is the root of Sigma1.
+
+    In exact arithmetic the two compute the same states from the same
+    normals; they differ by rounding. With u = eps / 2, a sum or dot
+    product of n terms is off by at most n u times the sum of the
+    absolute terms, and ||(|A| |x|)|| <= ||A||_F ||x||. Let p_k bound
+    ||phi_k||, w_k = mean_b ||z_kb|| (>= ||zbar_k||), h = ||H||_F and
+    s = ||S||_F = sqrt(trace Sigma1). One step rounds, in units of u:
+    - NumPy: the mean of n_b normals, zbar @ S, phi @ H, the scalings,
+      the rounded gain (a square root for Langevin) and two additions:
+      p_k + (d + 3) rate h p_k + (d + n_b + 6) |gain| s w_k;
+    - the kernel, in the eigenbasis psi = Q^T phi of H = Q diag(lam)
+      Q^T: a = 1 - rate lam (3), the (d + 1)-term sum a_i psi_i +
+      sum_j M_ij zs_j, the sum zs of the n_b normals, and the rounding
+      of M = (gain / n_b) Q^T S itself ((d + 4) sqrt(d)):
+      (d + 4) p_k + (d + n_b + (d + 4) sqrt(d)) |gain| s w_k.
+    The eigendecomposition is not exact either: with e_H =
+    ||Q diag(lam) Q^T - H||_2 and e_Q = ||Q^T Q - I||_2 (measured here,
+    plus the rounding of measuring them) the kernel's recursion, exact,
+    differs from NumPy's by at most (rate e_H + 2 e_Q) p_k +
+    e_Q |gain| s w_k a step; its last step back, phi = Q psi, rounds by
+    d sqrt(d) u p_K. An error made at one step is carried to the next
+    by I - rate H, of norm rho = max |1 - rate lam| <= 1, so the errors
+    add up, and p_{k+1} = rho p_k + |gain| s w_k bounds ||phi_{k+1}||.
+    Each rounding is counted as eps = 2 u, which covers the
+    second-order terms and the factors 1 + O(eps) left out above.
+    """
+    steps, replicas, n_b, d = Z.shape
+    eps = np.finfo(np.float64).eps
+    lam, Q = np.linalg.eigh(H)          # what sgd_quadratic / langevin use
+    e_H = (np.linalg.norm((Q * lam) @ Q.T - H, 2)
+           + (d + 3) * d * eps * np.abs(lam).max())
+    e_Q = np.linalg.norm(Q.T @ Q - np.eye(d), 2) + (d + 1) * d * eps
+    h = np.linalg.norm(H)
+    s = np.sqrt(np.trace(Sigma1))
+    g = abs(gain)
+    rho = np.abs(1.0 - rate * lam).max()
+    assert rho <= 1.0
+    w = np.linalg.norm(Z, axis=-1).mean(axis=2)     # (steps, replicas)
+    per_p = eps * (2 * d + 6 + (d + 3) * rate * h) + rate * e_H + 2 * e_Q
+    per_w = (eps * (2 * d + 2 * n_b + 6 + (d + 4) * np.sqrt(d)) + e_Q) * g * s
+    p = np.zeros(replicas)
+    total = np.zeros(replicas)
+    for k in range(steps):
+        total += per_p * p + per_w * w[k]
+        p = rho * p + g * s * w[k]
+    return total + eps * d * np.sqrt(d) * p
+
+
+MC_REPLAY = [(1, 1), (1, 5), (3, 1), (3, 4)]
+
+
+@pytest.mark.parametrize("d, B", MC_REPLAY)
+def test_numpy_sgd_baseline_replays_the_kernel(d, B):
+    H, Sigma1 = mc_model(d, 10 + d)
+    eta, steps, replicas = 0.3, 30, 40
+    args = {"eta": eta, "B": B, "steps": steps, "replicas": replicas}
+    got = bench.numpy_sgd_quadratic(H, Sigma1, rng=5, **args)
+    want = sgdprob.sgd_quadratic(H, Sigma1, rng=5, **args)
+    # the kernel's documented draw order: every sample's noise, by step,
+    # replica, sample and coordinate
+    Z = np.random.default_rng(5).standard_normal((steps, replicas, B, d))
+    tol = replay_bound(Z, H, Sigma1, rate=eta, gain=eta)
+    assert got.shape == want.shape == (replicas, d)
+    assert np.all(np.linalg.norm(got - want, axis=1) <= tol)
+    # the bound tells runs apart: another seed's lies far outside it
+    other = bench.numpy_sgd_quadratic(H, Sigma1, rng=6, **args)
+    assert np.all(np.linalg.norm(other - want, axis=1) > 1e6 * tol)
+
+
+@pytest.mark.parametrize("d, B", MC_REPLAY)
+def test_numpy_langevin_baseline_replays_the_kernel(d, B):
+    H, Sigma1 = mc_model(d, 20 + d)
+    eta, dt, steps, replicas = 0.3, 0.05, 30, 40
+    args = {"eta": eta, "B": B, "time": steps * dt, "dt": dt,
+            "replicas": replicas}
+    got = bench.numpy_langevin(H, Sigma1, rng=5, **args)
+    want = sgdprob.langevin(H, Sigma1, rng=5, **args)
+    # one d-vector per step and replica, whatever B
+    Z = np.random.default_rng(5).standard_normal((steps, replicas, 1, d))
+    tol = replay_bound(Z, H, Sigma1, rate=dt, gain=np.sqrt(eta * dt / B))
+    assert got.shape == want.shape == (replicas, d)
+    assert np.all(np.linalg.norm(got - want, axis=1) <= tol)
+    other = bench.numpy_langevin(H, Sigma1, rng=6, **args)
+    assert np.all(np.linalg.norm(other - want, axis=1) > 1e6 * tol)
+
+
+@pytest.mark.parametrize("d, B, replicas", [(1, 1, 7), (1, 5, 3),
+                                            (3, 1, 4), (3, 4, 5)])
+@pytest.mark.parametrize("kernel", ["sgd_quadratic", "langevin"])
+def test_draw_normals_draws_what_the_kernel_draws(kernel, d, B, replicas):
+    H, Sigma1 = mc_model(d, 1)
+    steps, dt = 6, 0.05
+    run, drawn = np.random.default_rng(11), np.random.default_rng(11)
+    if kernel == "sgd_quadratic":
+        sgdprob.sgd_quadratic(H, Sigma1, eta=0.3, B=B, steps=steps,
+                              replicas=replicas, rng=run)
+    else:
+        sgdprob.langevin(H, Sigma1, eta=0.3, B=B, time=steps * dt, dt=dt,
+                         replicas=replicas, rng=run)
+    shape = bench.normals_per_step(kernel, d, B, replicas)
+    block = bench.draw_normals(steps, shape, drawn)
+    # a normal more or fewer would leave the bit generator elsewhere
+    assert drawn.bit_generator.state == run.bit_generator.state
+    per = B * d if kernel == "sgd_quadratic" else d
+    assert block.shape == shape and block.size == replicas * per
+    Z = np.random.default_rng(11).standard_normal((steps,) + shape)
+    assert np.array_equal(block, Z[-1])
+
+
+def test_montecarlo_baselines_reject_bad_input():
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        bench.normals_per_step("adam", 1, 1, 1)
+    with pytest.raises(ValueError, match="replicas must be >= 1"):
+        bench.normals_per_step("langevin", 1, 1, 0)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        bench.draw_normals(0, (2, 3))
+    with pytest.raises(ValueError, match="each entry of shape"):
+        bench.draw_normals(1, (2, 0))
+    with pytest.raises(TypeError, match="each entry of shape"):
+        bench.draw_normals(1, ("2",))
+    with pytest.raises(ValueError, match="Sigma1 must be"):
+        bench.numpy_sgd_quadratic(np.eye(2), np.eye(3), eta=0.1, B=1,
+                                  steps=1, replicas=1)
+    with pytest.raises(ValueError, match="eta must be"):
+        bench.numpy_sgd_quadratic(1.0, 1.0, eta=0.0, B=1, steps=1,
+                                  replicas=1)
+    with pytest.raises(TypeError, match="B must be an integer"):
+        bench.numpy_langevin(1.0, 1.0, eta=0.1, B="2", time=1.0, dt=0.1,
+                             replicas=1)
+    with pytest.raises(ValueError, match="whole number of steps"):
+        bench.numpy_langevin(1.0, 1.0, eta=0.1, B=1, time=0.25, dt=0.1,
+                             replicas=1)
+    with pytest.warns(RuntimeWarning, match="SGD diverges"):
+        bench.numpy_sgd_quadratic(1.0, 1.0, eta=2.5, B=1, steps=1,
+                                  replicas=1)
+    with pytest.warns(RuntimeWarning, match="Euler-Maruyama scheme"):
+        bench.numpy_langevin(1.0, 1.0, eta=0.1, B=1, time=2.5, dt=2.5,
+                             replicas=1)
