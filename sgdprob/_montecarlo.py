@@ -408,6 +408,10 @@ def _steps_of(time, dt):
     time = _quadratic.positive(time, "time")
     dt = _quadratic.positive(dt, "dt")
     ratio = time / dt
+    if not ratio < 2.0 ** 63:
+        raise ValueError(
+            f"time / dt = {ratio!r} steps is too many: the steps are "
+            f"counted in 64-bit integers, below 2**63")
     steps = round(ratio)
     if abs(ratio - steps) > _WHOLE_STEPS:
         raise ValueError(
