@@ -78,4 +78,15 @@ def out_operand(out, count):
         out = out[0]
     if count > 1 and (not isinstance(out, tuple) or len(out) != count):
         raise ValueError(f"out must be a tuple of {count} arrays")
+    if count > 1:
+        # Two outputs in the same memory would overwrite each other,
+        # element by element, leaving a mixture of both results.
+        arrays = [(k, o) for k, o in enumerate(out)
+                  if isinstance(o, np.ndarray)]
+        for i, (k, a) in enumerate(arrays):
+            for m, b in arrays[i + 1:]:
+                if np.shares_memory(a, b):
+                    raise ValueError(
+                        f"out[{k}] and out[{m}] share memory; each "
+                        f"output needs an array of its own")
     return out

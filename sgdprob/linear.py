@@ -133,13 +133,24 @@ def _call(gufunc, inputs, out, count, dtype):
         return gufunc(*inputs, out=out, dtype=dtype)
     results = gufunc(*inputs, dtype=dtype)
     results = results if isinstance(results, tuple) else (results,)
+    # every output is checked before any is written, so that a refused
+    # call leaves all of them, and the inputs they overlap, as they were
     for o, r in zip(outs, results):
         if o is None:
             continue
+        if not isinstance(o, np.ndarray):
+            raise TypeError(f"out must be an ndarray, not {type(o)}")
         if o.shape != r.shape:
             raise ValueError(f"out has shape {o.shape}; the result has "
                              f"{r.shape}")
-        np.copyto(o, r, casting="same_kind")
+        if not o.flags.writeable:
+            raise ValueError("out is read-only")
+        if not np.can_cast(r.dtype, o.dtype, casting="same_kind"):
+            raise TypeError(f"out has dtype {o.dtype}, to which the "
+                            f"{r.dtype} result cannot be cast")
+    for o, r in zip(outs, results):
+        if o is not None:
+            np.copyto(o, r, casting="same_kind")
     if count == 1:
         return outs[0]
     return tuple(r if o is None else o for o, r in zip(outs, results))
