@@ -3,6 +3,7 @@
 Each check returns the argument as NumPy wants it, or raises an exception
 whose message names the parameter, before any C loop runs.
 """
+import math
 import numbers
 
 import numpy as np
@@ -57,6 +58,29 @@ def whole_numbers(value, name, *, low):
     if np.any(too_big):
         raise ValueError(f"{name} must be below 2**63")
     return arr.astype(np.int64)
+
+
+def broadcast_shape(shapes, described):
+    """np.broadcast_shapes(*shapes), or ValueError naming the operands.
+
+    `described` names them with their shapes. Shapes that broadcast to
+    more elements than NumPy can index are told apart from shapes that
+    do not broadcast at all: NumPy raises the same ValueError for both.
+    """
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        pass
+    dims = []
+    for k in range(1, max(len(s) for s in shapes) + 1):
+        sizes = {s[-k] for s in shapes if len(s) >= k} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"{described} do not broadcast")
+        dims.append(sizes.pop() if sizes else 1)
+    shape = tuple(reversed(dims))
+    raise ValueError(
+        f"{described} broadcast to {shape}, {math.prod(shape)} elements: "
+        f"too large for NumPy to index")
 
 
 def result_dtype(*arrays):

@@ -2,7 +2,8 @@
 import numpy as np
 
 from . import _gufuncs
-from ._checks import out_operand, real_array, result_dtype, whole_numbers
+from ._checks import (broadcast_shape, out_operand, real_array,
+                      result_dtype, whole_numbers)
 
 __all__ = ["rmsprop_step", "adam_step"]
 
@@ -42,11 +43,9 @@ def _param(value, name, *, low=None, finite=True):
 
 
 def _shapes(named):
-    try:
-        np.broadcast_shapes(*(a.shape for a in named.values()))
-    except ValueError:
-        shapes = ", ".join(f"{n} {a.shape}" for n, a in named.items())
-        raise ValueError(f"the shapes {shapes} do not broadcast") from None
+    shapes = ", ".join(f"{n} {a.shape}" for n, a in named.items())
+    broadcast_shape([a.shape for a in named.values()],
+                    f"the shapes {shapes}")
 
 
 _F8 = np.dtype(np.float64)

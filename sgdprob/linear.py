@@ -36,7 +36,8 @@ import operator
 import numpy as np
 
 from . import _gufuncs
-from ._checks import out_operand, real_array, result_dtype
+from ._checks import (broadcast_shape, out_operand, real_array,
+                      result_dtype)
 
 __all__ = ["forward", "input_grad", "grad", "per_sample_grad", "grad2",
            "moments", "variance", "noise_scale", "NoiseScale"]
@@ -88,12 +89,9 @@ def _matrix(value, name, axes):
 
 
 def _leading(a, a_name, b, b_name):
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"the leading dimensions of {a_name} {a.shape[:-2]} and "
-            f"{b_name} {b.shape[:-2]} do not broadcast") from None
+    broadcast_shape([a.shape[:-2], b.shape[:-2]],
+                    f"the leading dimensions of {a_name} {a.shape[:-2]} "
+                    f"and {b_name} {b.shape[:-2]}")
 
 
 def _blas_size(n, what):
