@@ -75,7 +75,12 @@ stderr : ndarray, shape (d, d)
 
 
 def _generator(rng):
-    return np.random.default_rng(rng)
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"rng must be None, a non-negative int, a SeedSequence or a "
+            f"Generator, not {rng!r}: {exc}") from None
 
 
 def _poll():
