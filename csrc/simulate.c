@@ -418,12 +418,14 @@ sim_array(PyObject *obj,
     return arr;
 }
 
-/* n * m, or -1 with MemoryError if it would not fit in npy_intp. */
+/* n * m, or -1 with MemoryError naming what if it would not fit in
+ * npy_intp. */
 static npy_intp
-sim_product(npy_intp n, npy_intp m)
+sim_product(npy_intp n, npy_intp m, const char *what)
 {
     if (n < 0 || m < 0 || (m > 0 && n > NPY_MAX_INTP / m)) {
-        PyErr_NoMemory();
+        PyErr_Format(PyExc_MemoryError, "%s = %zd * %zd do not fit in "
+                     "memory", what, (Py_ssize_t)n, (Py_ssize_t)m);
         return -1;
     }
     return n * m;
@@ -520,7 +522,7 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     }
 
     /* R replicas per block: about SIM_BLOCK normals, at least one */
-    per = sim_product(B, d);
+    per = sim_product(B, d, "the normals of a replica step, B * d");
     if (per < 0) {
         return NULL;
     }

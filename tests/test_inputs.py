@@ -1026,3 +1026,295 @@ def optim_cases():
 @check(optim_cases())
 def test_optimiser_steps(case):
     run(case)
+
+
+# ------------------------------------------------------ the Monte Carlo runs
+#
+# Reference: the documented replay in NumPy from the same seed (the order
+# of the normals and of the rows drawn is part of each docstring), within
+# REPLAY_RTOL of the largest state, as in tests/test_simulate.py: each
+# step adds a few d eps of relative rounding and |1 - eta lam| < 1 keeps
+# old errors from growing.
+
+REPLAY_RTOL = 1e-12
+H2 = np.array([[2.0, 0.5], [0.5, 1.0]])
+S2 = np.array([[1.0, 0.2], [0.2, 0.5]])
+PHI0 = seeded((4, 2), 10)
+X_LS = seeded((6, 2), 11)
+Y_LS = seeded(6, 12)
+G_BN = seeded((8, 2), 13)
+SHARED += [H2, S2, PHI0, X_LS, Y_LS, G_BN]
+
+
+def sym_root(S):
+    w, V = np.linalg.eigh(S)
+    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+
+
+def square(a):
+    a = np.asarray(a, F8)
+    return a.reshape(1, 1) if a.ndim == 0 else a
+
+
+def replayed(records, record_every, phi):
+    out = np.stack(records) if record_every else phi
+    return out, REPLAY_RTOL * max(np.abs(out).max(initial=0.0), 1.0)
+
+
+def replay_sgd_quadratic(H, Sigma1, *, eta, B, steps, replicas, phi0=0.0,
+                         rng=None, record_every=None, progress=False):
+    H, S = square(H), square(Sigma1)
+    d = H.shape[0]
+    B, steps, replicas = int(B), int(steps), int(replicas)
+    phi = np.array(np.broadcast_to(np.asarray(phi0, F8), (replicas, d)))
+    Z = np.random.default_rng(rng).standard_normal((steps, replicas, B, d))
+    root, eta = sym_root(S), float(eta)
+    records = [phi]
+    for k in range(steps):
+        phi = phi - eta * (phi @ H + Z[k].mean(axis=1) @ root)
+        if record_every and (k + 1) % record_every == 0:
+            records.append(phi)
+    return replayed(records, record_every, phi)
+
+
+def replay_langevin(H, Sigma1, *, eta, B, time, dt, replicas, phi0=0.0,
+                    rng=None, record_every=None, progress=False):
+    H, S = square(H), square(Sigma1)
+    d = H.shape[0]
+    steps, replicas = round(float(time) / float(dt)), int(replicas)
+    phi = np.array(np.broadcast_to(np.asarray(phi0, F8), (replicas, d)))
+    Z = np.random.default_rng(rng).standard_normal((steps, replicas, d))
+    root, dt = sym_root(S), float(dt)
+    scale = math.sqrt(float(eta) * dt / int(B))
+    records = [phi]
+    for k in range(steps):
+        phi = phi - dt * phi @ H + scale * Z[k] @ root
+        if record_every and (k + 1) % record_every == 0:
+            records.append(phi)
+    return replayed(records, record_every, phi)
+
+
+def draw_rows(gen, n, B, replace):
+    if replace:
+        return gen.integers(0, n, size=B)
+    perm = np.arange(n)
+    for b in range(B):
+        j = b + gen.integers(0, n - b)
+        perm[b], perm[j] = perm[j], perm[b]
+    return perm[:B]
+
+
+def replay_sgd_least_squares(X, y, *, eta, B, steps, replicas, phi0=None,
+                             replace=True, rng=None, record_every=None,
+                             progress=False):
+    X, y = np.asarray(X, F8), np.asarray(y, F8)
+    n, p = X.shape
+    B, steps, replicas = int(B), int(steps), int(replicas)
+    gen = np.random.default_rng(rng)
+    phi = np.array(np.broadcast_to(np.asarray(
+        0.0 if phi0 is None else phi0, F8), (replicas, p)))
+    records = [phi.copy()]
+    for k in range(steps):
+        for r in range(replicas):
+            rows = draw_rows(gen, n, B, replace)
+            xb, yb = X[rows], y[rows]
+            phi[r] -= float(eta) * ((xb @ phi[r] - yb)[:, None]
+                                    * xb).mean(axis=0)
+        if record_every and (k + 1) % record_every == 0:
+            records.append(phi.copy())
+    return replayed(records, record_every, phi)
+
+
+def replay_batch_noise_cov(G, B, *, n_batches, replace=True, rng=None):
+    G, B, n_batches = np.asarray(G, F8), int(B), int(n_batches)
+    gen = np.random.default_rng(rng)
+    means = np.array([G[draw_rows(gen, len(G), B, replace)].mean(axis=0)
+                      for _ in range(n_batches)])
+    dev = means - means.mean(axis=0)
+    cov = np.atleast_2d(np.cov(means.T, ddof=1)) if G.shape[1] else \
+        np.zeros((0, 0))
+    w = dev[:, :, None] * dev[:, None, :]
+    se = w.std(axis=0, ddof=1) / math.sqrt(n_batches)
+    scale = max(np.abs(cov).max(initial=0.0), 1.0)
+    # the kernel's side takes the variance of w as mean(w^2) - mean(w)^2,
+    # which errs by about 4 u mean(w^2); through se = sqrt(var / K) that
+    # is 4 u mean(w^2) / (2 K se)
+    m2 = (w * w).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_bound = np.where(se > 0, 4 * U64 * m2 / (2 * n_batches * se),
+                            np.sqrt(4 * U64 * m2 / n_batches))
+    return [(cov, REPLAY_RTOL * scale),
+            (se, se_bound + REPLAY_RTOL * se + 4 * U64 * scale)]
+
+
+MONTE_CARLO = {
+    "sgd_quadratic": (sgdprob.sgd_quadratic, replay_sgd_quadratic,
+                      {"H": H2, "Sigma1": S2},
+                      {"eta": 0.1, "B": 2, "steps": 3, "replicas": 4,
+                       "phi0": PHI0, "rng": 5}),
+    "langevin": (sgdprob.langevin, replay_langevin, {"H": H2, "Sigma1": S2},
+                 {"eta": 0.1, "B": 2, "time": 0.375, "dt": 0.125,
+                  "replicas": 4, "phi0": PHI0, "rng": 5}),
+    "sgd_least_squares": (sgdprob.sgd_least_squares,
+                          replay_sgd_least_squares, {"X": X_LS, "y": Y_LS},
+                          {"eta": 0.1, "B": 2, "steps": 3, "replicas": 4,
+                           "rng": 5}),
+    "batch_noise_cov": (sgdprob.batch_noise_cov, replay_batch_noise_cov,
+                        {"per_sample_grads": G_BN, "B": 3},
+                        {"n_batches": 6, "rng": 5}),
+}
+COUNTS = {"B", "steps", "replicas", "n_batches"}
+
+
+def monte_carlo_rows(fname, f, ref, data, params):
+    """The cases of one Monte Carlo run: its arrays and its parameters."""
+    cases = []
+    ok = Ok(ref)
+    arrays = [n for n in data if n != "B"] + (
+        ["phi0"] if "phi0" in params or fname == "sgd_least_squares"
+        else [])
+
+    def row(name, expect=ok, **given):
+        def make():
+            pos = [fresh(given.get(n, v)) for n, v in data.items()]
+            kw = {n: fresh(given.get(n, v)) for n, v in params.items()}
+            kw.update({n: v for n, v in given.items()
+                       if n not in data and n not in params})
+            return args_of(*pos, **kw)
+        cases.append(Case(f"{fname}-{name}", f, make, expect))
+
+    for p in arrays:
+        base = {**data, **params}.get(p, PHI0[:, :X_LS.shape[1]])
+        for dt in [F2, F4, np.int64, bool]:
+            row(f"{p}-{np.dtype(dt).name}", **{p: (base * 2).astype(dt)})
+        for name, make in NON_REAL.items():
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"),
+                **{p: make(base)})
+        row(f"{p}-byteswapped", **{p: swapped(base)})
+        row(f"{p}-fortran", **{p: fortran(base) if base.ndim > 1
+                               else base})
+        row(f"{p}-negative-strides", **{p: reversed_copy(base)})
+        row(f"{p}-zero-stride", **{p: np.broadcast_to(
+            np.abs(base.flat[0]) + 1, base.shape)})
+        for name, v in [("nan", np.nan), ("inf", np.inf)]:
+            a = base.astype(F8)
+            a.flat[1] = v
+            if p in ("H", "Sigma1"):
+                a.T.flat[1] = v           # still symmetric
+            row(f"{p}-{name}", Err(ValueError, rf"\b{p}\b.*finite"),
+                **{p: a})
+    if "H" in data:
+        row("H-0d-Sigma1-0d", H=np.float64(1.5), Sigma1=np.float64(0.5),
+            phi0=0.25)
+        row("H-0x0", Err(ValueError, r"\bH\b"), H=np.ones((0, 0)),
+            Sigma1=np.ones((0, 0)))
+        row("H-not-symmetric", Err(ValueError, r"\bH\b.*symmetric"),
+            H=np.array([[2.0, 0.5], [0.0, 1.0]]))
+        row("Sigma1-0d-against-2d-H", Err(ValueError, r"\bSigma1\b"),
+            Sigma1=np.float64(1.0))
+        row("Sigma1-negative", Err(ValueError, r"\bSigma1\b"), Sigma1=-S2)
+        row("phi0-0d", phi0=np.float64(0.5))
+        row("phi0-vector", phi0=np.array([0.5, -1.0]))
+        row("phi0-wrong-shape", Err(ValueError, r"\bphi0\b"),
+            phi0=np.ones(3))
+    # the scalar parameters
+    reals = [n for n in ("eta", "time", "dt") if n in params]
+    for p in reals:
+        for name, v in [("nan", np.nan), ("inf", np.inf), ("0", 0.0),
+                        ("negative", -0.1)]:
+            row(f"{p}-{name}", Err(ValueError, rf"\b{p}\b"), **{p: v})
+        for name, v in [("complex", 0.1j), ("str", "0.1"), ("bool", True),
+                        ("array", np.array([0.1, 0.2]))]:
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"), **{p: v})
+        row(f"{p}-float32", **{p: np.float32(params[p])})
+        row(f"{p}-0d-byteswapped", **{p: swapped(np.asarray(params[p]))})
+    counts = [n for n in list(data) + list(params) if n in COUNTS]
+    for p in counts:
+        least = 2 if p == "n_batches" else 1
+        for name, v, exc in [
+                ("0", least - 1, ValueError), ("nan", np.nan, ValueError),
+                ("inf", np.inf, ValueError), ("fraction", 2.5, ValueError),
+                ("2**63", 2 ** 63, ValueError),
+                ("2**64", 2 ** 64, ValueError),
+                ("bool", True, TypeError), ("str", "2", TypeError),
+                ("complex", 2j, TypeError)]:
+            row(f"{p}-{name}", Err(exc, rf"\b{p}\b"), **{p: v})
+        # phi0 of shape (replicas, d) would not fit other replicas
+        vector = {"phi0": PHI0[0]} if p == "replicas" else {}
+        row(f"{p}-whole-float", **{p: 2.0 + least - 1}, **vector)
+        row(f"{p}-int8", **{p: np.int8(least)}, **vector)
+        row(f"{p}-0d-byteswapped", **{p: np.array(least).astype(">i8")},
+            **vector)
+    if "B" in counts:
+        row("B-1", B=1)
+        if fname == "langevin":     # B only scales the noise
+            row("B-huge", B=HUGE)
+        else:
+            row("B-huge", Err(MemoryError, r"B"), B=HUGE)
+    if "replicas" in counts:
+        row("replicas-huge", Err((ValueError, MemoryError), TOO_BIG),
+            replicas=HUGE, phi0=PHI0[0])
+    if "steps" in counts:
+        row("steps-huge-recorded", Err((ValueError, MemoryError), TOO_BIG),
+            steps=HUGE, record_every=1)
+    if "n_batches" in counts:
+        row("n_batches-huge", Err((ValueError, MemoryError), TOO_BIG),
+            n_batches=HUGE)
+    if "time" in params:
+        row("time-not-whole-steps", Err(ValueError, r"time / dt"),
+            time=0.35)
+        row("time-over-dt-beyond-2**63", Err(ValueError, r"time / dt"),
+            time=1e300, dt=1e-300)
+        row("time-over-dt-2**70", Err(ValueError, r"time / dt"),
+            time=2.0 ** 70, dt=1.0)
+        row("time-below-dt", Err(ValueError, r"\btime\b"), time=0.01)
+    if fname != "batch_noise_cov":
+        row("record_every-1", record_every=1)
+        row("record_every-2", record_every=2)
+        row("record_every-0", Err(ValueError, r"\brecord_every\b"),
+            record_every=0)
+        row("record_every-fraction", Err(ValueError, r"\brecord_every\b"),
+            record_every=1.5)
+        row("progress-int", Err(TypeError, r"\bprogress\b"), progress=1)
+    for name, v, exc in [("str", "a", TypeError), ("negative", -1,
+                                                    ValueError),
+                         ("fraction", 1.5, TypeError)]:
+        row(f"rng-{name}", Err(exc, r"\brng\b"), rng=v)
+    row("rng-generator", rng=np.random.default_rng(5))
+    row("rng-seedsequence", rng=np.random.SeedSequence(5))
+    if fname in ("sgd_least_squares", "batch_noise_cov"):
+        row("replace-false", replace=False)
+        row("replace-int", Err(TypeError, r"\breplace\b"), replace=1)
+        row("replace-none", Err(TypeError, r"\breplace\b"), replace=None)
+        row("B-above-n-without-replacement", Err(ValueError, r"\bB\b"),
+            B=9, replace=False)
+        row("B-above-n-with-replacement", B=9)
+        first = next(iter(data))
+        row(f"{first}-no-rows", Err(ValueError, rf"\b{first}\b"),
+            **{first: np.ones((0, 2))})
+        row(f"{first}-1d", Err(ValueError, rf"\b{first}\b"),
+            **{first: np.ones(6)})
+    if fname == "sgd_least_squares":
+        row("X-no-columns", Err(ValueError, r"\bX\b"), X=np.ones((6, 0)))
+        row("y-wrong-length", Err(ValueError, r"\by\b"), y=np.ones(5))
+        row("phi0-0d", phi0=np.float64(0.5))
+    if fname == "batch_noise_cov":
+        row("per_sample_grads-no-columns",
+            per_sample_grads=np.ones((8, 0)))
+    # a huge view: refused before any work, whatever its shape
+    first = next(iter(data))
+    row(f"{first}-huge-view", Err((ValueError, MemoryError), TOO_BIG),
+        **{first: huge_view((2 ** 29, 2 ** 29))})
+    return cases
+
+
+def monte_carlo_cases():
+    cases = []
+    for fname, spec in MONTE_CARLO.items():
+        cases += monte_carlo_rows(fname, *spec)
+    return cases
+
+
+@check(monte_carlo_cases())
+def test_monte_carlo_runs(case):
+    run(case)
