@@ -99,11 +99,15 @@ def run(case):
     arrays = [a for a in arrays_in((args, kwargs)) if a.flags.writeable]
     before = [a.copy() for a in arrays]
     outs = arrays_in(kwargs.get("out"))
+    gens = [g for g in kwargs.values() if isinstance(g, np.random.Generator)]
+    states = [g.bit_generator.state for g in gens]
     expect = case.expect
     if isinstance(expect, Err):
         with pytest.raises(expect.exc, match=expect.match):
             case.func(*args, **kwargs)
         written = []
+        for g, state in zip(gens, states):
+            assert g.bit_generator.state == state, "a refused run drew"
     else:
         ref_kwargs = {k: v for k, v in kwargs.items() if k != "out"}
         wanted = expect.ref(*copy.deepcopy(args),
@@ -1281,6 +1285,14 @@ def monte_carlo_rows(fname, f, ref, data, params):
                          ("fraction", 1.5, TypeError)]:
         row(f"rng-{name}", Err(exc, r"\brng\b"), rng=v)
     row("rng-generator", rng=np.random.default_rng(5))
+    first_count = counts[0]
+    row(f"{first_count}-refused-generator-untouched",
+        Err(ValueError, rf"\b{first_count}\b"),
+        **{first_count: 1 if first_count == "n_batches" else 0},
+        rng=np.random.default_rng(5))
+    if fname != "langevin":
+        row("B-huge-generator-untouched", Err(MemoryError, r"B"), B=HUGE,
+            rng=np.random.default_rng(5))
     row("rng-seedsequence", rng=np.random.SeedSequence(5))
     if fname in ("sgd_least_squares", "batch_noise_cov"):
         row("replace-false", replace=False)
@@ -1318,3 +1330,304 @@ def monte_carlo_cases():
 @check(monte_carlo_cases())
 def test_monte_carlo_runs(case):
     run(case)
+
+
+# ------------------------------------------------------- the closed forms
+#
+# Reference for the running averages of a constant: the formula in
+# 40-digit arithmetic (mpmath). The package evaluates r^t = exp(t log1p
+# (-1/N)) and 1 - r^t = -expm1(...): the exponent e errs by 2 u relative,
+# so r^t by u + 2 u |e| r^t and 1 - r^t by u (1 - r^t) + 2 u |e| r^t;
+# the products and the sum add 4 u of each term.
+#
+# Reference for the quadratic models: the Lyapunov equations solved
+# directly by SciPy (no eigenbasis), and for least squares the
+# definitions with np.linalg.lstsq; both sides are backward stable, so
+# they agree to d eps times the condition number, here below 1e4 eps.
+
+mpmath.mp.dps = 40
+EPS_COND = 1e4 * 2 * U64
+
+
+def mp_closed(kind):
+    def ref(c, N, t, initial=0.0):
+        c, N, t, y0 = np.broadcast_arrays(*(np.asarray(v, F8) for v in (
+            c, N, t, initial)))
+        out, bound = np.empty(c.shape), np.empty(c.shape)
+        for k in np.ndindex(c.shape):
+            cc, NN, tt, yy = (float(v[k]) for v in (c, N, t, y0))
+            # r^t and 1 - r^t through log1p and expm1: 1 - 1/N itself
+            # would round to 1 for N beyond 1e40
+            if NN == 1.0:
+                e, p, q = 0.0, mpmath.mpf(0), mpmath.mpf(1)
+            else:
+                log_p = int(tt) * mpmath.log1p(-1 / mpmath.mpf(NN))
+                e, p, q = abs(float(log_p)), mpmath.exp(log_p), \
+                    -mpmath.expm1(log_p)
+            if tt == 0:
+                p, q = mpmath.mpf(1), mpmath.mpf(0)
+            scale = NN if kind == "leaky" else 1.0
+            out[k] = float(scale * cc * q + p * yy)
+            terms = abs(scale * cc) * (float(q) + 2 * e * float(p)) \
+                + abs(yy) * float(p) * (1 + 2 * e)
+            bound[k] = 6 * U64 * terms
+        return out, bound
+    return ref
+
+
+def ref_limit(c, N):
+    v = np.asarray(N, F8) * np.asarray(c, F8)
+    return v, U64 * np.abs(v)
+
+
+def ref_warmup_constant(c, N, t):
+    c, N, t = np.broadcast_arrays(np.asarray(c, F8), N, t)
+    return c.copy(), 0.0
+
+
+def quad_ref(kind):
+    def ref(H, Sigma1, *, eta, B, dt=None, t=None, phi0=0.0):
+        H, S = square(H), square(Sigma1)
+        Q = float(eta) / float(B) * S
+        if kind == "sgd":
+            A = np.eye(len(H)) - float(eta) * H
+            C = scipy.linalg.solve_discrete_lyapunov(A, float(eta) * Q)
+        elif kind == "euler":
+            A = np.eye(len(H)) - float(dt) * H
+            C = scipy.linalg.solve_discrete_lyapunov(A, float(dt) * Q)
+        else:
+            C = scipy.linalg.solve_continuous_lyapunov(H, Q)
+        if kind == "transient":
+            # exp(-H t) underflows to 0 once t lam_min passes 800
+            # (scipy's expm would overflow on the way)
+            E = (np.zeros_like(H) if float(t) * np.linalg.eigvalsh(H)[0]
+                 > 800 else scipy.linalg.expm(-H * float(t)))
+            mean = E @ np.broadcast_to(np.asarray(phi0, F8), len(H))
+            C = C - E @ C @ E.T
+            return [(mean, EPS_COND * max(np.abs(mean).max(), 1e-300)),
+                    (C, EPS_COND * np.abs(C).max())]
+        return C, EPS_COND * np.abs(C).max()
+    return ref
+
+
+def ref_least_squares_noise(X, y):
+    X, y = np.asarray(X, F8), np.asarray(y, F8)
+    phi = np.linalg.lstsq(X, y, rcond=None)[0]
+    G = (X @ phi - y)[:, None] * X
+    S = G.T @ G / len(y) - np.outer(G.mean(0), G.mean(0))
+    H = X.T @ X / len(y)
+    return [(phi, EPS_COND * np.abs(phi).max()),
+            (H, EPS_COND * np.abs(H).max()),
+            (S, EPS_COND * np.abs(S).max())]
+
+
+def ref_mandt(X, y, *, eta, B):
+    phi, H, S = (v for v, _ in ref_least_squares_noise(X, y))
+    C = scipy.linalg.solve_continuous_lyapunov(H, float(eta) / float(B) * S)
+    return C, EPS_COND * np.abs(C).max()
+
+
+def ref_exact_ls(X, y, *, eta, B):
+    C = exact_sgd_least_squares_cov(np.asarray(X, F8), np.asarray(y, F8),
+                                    float(eta), float(B))
+    return C, EPS_COND * np.abs(C).max()
+
+
+def closed_form_rows(fname, f, ref, given_args, allow_inf_N=False):
+    cases = []
+    ok = Ok(ref)
+    names = list(given_args)
+
+    def row(name, expect=ok, **given):
+        def make():
+            return args_of(*[fresh(given.get(n, v))
+                             for n, v in given_args.items()])
+        cases.append(Case(f"analytic.{fname}-{name}", f, make, expect))
+
+    data = names[0]
+    for dt in [F2, F4, np.int64, bool]:
+        row(f"{data}-{np.dtype(dt).name}",
+            **{data: np.array([1.5, -2.0, 0.0]).astype(dt)})
+    for p in names:
+        base = given_args[p]
+        for name, make in NON_REAL.items():
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"),
+                **{p: make(base)})
+        row(f"{p}-byteswapped", **{p: swapped(np.asarray(base))})
+        row(f"{p}-empty", **{p: np.ones((2, 0), np.asarray(base).dtype)})
+        row(f"{p}-negative-strides",
+            **{p: reversed_copy(np.full(3, base))})
+        row(f"{p}-zero-stride", **{p: np.broadcast_to(base, (2, 3))})
+    row(f"{data}-nan", **{data: np.nan})
+    row(f"{data}-inf", **{data: np.array([np.inf, -np.inf])})
+    row("N-nan", Err(ValueError, r"\bN\b"), N=np.nan)
+    row("N-inf", ok if allow_inf_N else Err(ValueError, r"\bN\b"),
+        N=np.inf)
+    row("N-just-below-1", Err(ValueError, r"\bN\b"), N=BELOW_ONE)
+    row("N-1", N=1.0)
+    row("N-huge", N=1e300)
+    if "t" in names:
+        low = 1 if fname == "warmup_mean_of_constant" else 0
+        for name, v in [("nan", np.nan), ("inf", np.inf),
+                        ("fraction", 2.5), ("negative", -1),
+                        ("2**63", 2 ** 63), ("below-least", low - 1)]:
+            row(f"t-{name}", Err(ValueError, r"\bt\b"), t=v)
+        row("t-huge", t=2 ** 62)
+        row("t-huge-N-huge", t=2 ** 62, N=1e300)
+    if "initial" in names:
+        row("initial-nan", initial=np.nan)
+        row("initial-inf", initial=np.inf)
+    row("huge-broadcast", Err((ValueError, MemoryError), TOO_BIG),
+        **{data: huge_view((2 ** 40, 1)), "N": np.broadcast_to(2.0,
+                                                               (2 ** 40,))})
+    return cases
+
+
+def quadratic_model_rows(fname, f, ref, kw):
+    cases = []
+    ok = Ok(ref)
+
+    def row(name, expect=ok, **given):
+        def make():
+            merged = {**{"H": H2, "Sigma1": S2}, **kw, **given}
+            return args_of(fresh(merged.pop("H")), fresh(merged.pop(
+                "Sigma1")), **merged)
+        cases.append(Case(f"analytic.{fname}-{name}", f, make, expect))
+
+    for p in ("H", "Sigma1"):
+        for dt in [F2, F4, np.int64]:
+            row(f"{p}-{np.dtype(dt).name}", **{p: (H2 * 2).astype(dt)})
+        for name, make in NON_REAL.items():
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"),
+                **{p: make(H2)})
+        row(f"{p}-byteswapped", **{p: swapped(H2)})
+        row(f"{p}-negative-strides", **{p: reversed_copy(H2)})
+        row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"),
+            **{p: np.full((2, 2), np.nan)})
+        row(f"{p}-0x0", Err(ValueError, rf"\b{p}\b"),
+            **{p: np.ones((0, 0))})
+    row("H-0d-Sigma1-0d", H=np.float64(1.5), Sigma1=np.float64(0.5),
+        **({"phi0": 0.5} if "phi0" in kw else {}))
+    for p in [n for n in ("eta", "B", "dt") if n in kw]:
+        for name, v in [("nan", np.nan), ("inf", np.inf), ("0", 0.0),
+                        ("negative", -1.0)]:
+            row(f"{p}-{name}", Err(ValueError, rf"\b{p}\b"), **{p: v})
+        for name, v in [("complex", 1j), ("str", "1"), ("bool", True)]:
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"), **{p: v})
+        row(f"{p}-float32", **{p: np.float32(kw[p])})
+    if "B" in kw:
+        row("B-fraction", B=0.5)
+        row("B-huge", B=1e300)
+    if fname in ("sgd_stationary_cov", "euler_maruyama_stationary_cov"):
+        step = "eta" if fname == "sgd_stationary_cov" else "dt"
+        row(f"{step}-diverging", Err(ValueError, rf"\b{step}\b.*diverges"),
+            **{step: 10.0})
+    if "t" in kw:
+        for name, v in [("nan", np.nan), ("inf", np.inf),
+                        ("negative", -1.0)]:
+            row(f"t-{name}", Err(ValueError, r"\bt\b"), t=v)
+        row("t-0", t=0.0)
+        row("t-huge", t=1e300)
+        row("phi0-nan", Err(ValueError, r"\bphi0\b"), phi0=np.nan)
+        row("phi0-wrong-shape", Err(ValueError, r"\bphi0\b"),
+            phi0=np.ones(3))
+        row("phi0-byteswapped", phi0=swapped(np.array([1.0, -2.0])))
+    return cases
+
+
+def least_squares_model_rows(fname, f, ref, kw):
+    cases = []
+    ok = Ok(ref)
+
+    def row(name, expect=ok, **given):
+        def make():
+            merged = {"X": X_LS, "y": Y_LS, **kw, **given}
+            return args_of(fresh(merged.pop("X")), fresh(merged.pop("y")),
+                           **merged)
+        cases.append(Case(f"analytic.{fname}-{name}", f, make, expect))
+
+    for p, base in (("X", X_LS), ("y", Y_LS)):
+        for dt in [F4, np.int64]:
+            row(f"{p}-{np.dtype(dt).name}", **{p: (base * 4).astype(dt)})
+        for name, make in NON_REAL.items():
+            row(f"{p}-{name}", Err(TypeError, rf"\b{p}\b"),
+                **{p: make(base)})
+        row(f"{p}-byteswapped", **{p: swapped(base)})
+        row(f"{p}-negative-strides", **{p: reversed_copy(base)})
+        a = base.copy()
+        a.flat[2] = np.nan
+        row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"), **{p: a})
+    row("X-fortran", X=fortran(X_LS))
+    row("X-no-rows", Err(ValueError, r"\bX\b"), X=np.ones((0, 2)),
+        y=np.ones(0))
+    row("X-no-columns", Err(ValueError, r"\bX\b"), X=np.ones((6, 0)))
+    row("y-wrong-length", Err(ValueError, r"\by\b"), y=np.ones(5))
+    for p in kw:
+        row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"), **{p: np.nan})
+        row(f"{p}-0", Err(ValueError, rf"\b{p}\b"), **{p: 0.0})
+        row(f"{p}-complex", Err(TypeError, rf"\b{p}\b"), **{p: 1j})
+    return cases
+
+
+def analytic_cases():
+    c = []
+    c += closed_form_rows("leaky_sum_of_constant",
+                          analytic.leaky_sum_of_constant, mp_closed("leaky"),
+                          {"c": 1.5, "N": 3.0, "t": 7, "initial": 0.5})
+    c += closed_form_rows("ema_of_constant", analytic.ema_of_constant,
+                          mp_closed("ema"),
+                          {"c": 1.5, "N": 3.0, "t": 7, "initial": 0.5})
+    c += closed_form_rows("warmup_mean_of_constant",
+                          analytic.warmup_mean_of_constant,
+                          ref_warmup_constant, {"c": 1.5, "N": 3.0, "t": 7},
+                          allow_inf_N=True)
+    c += closed_form_rows("leaky_sum_limit", analytic.leaky_sum_limit,
+                          ref_limit, {"c": 1.5, "N": 3.0})
+    c += closed_form_rows("leaky_sum_from_ema", analytic.leaky_sum_from_ema,
+                          ref_limit, {"mu": 1.5, "N": 3.0})
+    c += quadratic_model_rows("sgd_stationary_cov",
+                              analytic.sgd_stationary_cov, quad_ref("sgd"),
+                              {"eta": 0.1, "B": 2})
+    c += quadratic_model_rows("langevin_stationary_cov",
+                              analytic.langevin_stationary_cov,
+                              quad_ref("langevin"), {"eta": 0.1, "B": 2})
+    c += quadratic_model_rows("euler_maruyama_stationary_cov",
+                              analytic.euler_maruyama_stationary_cov,
+                              quad_ref("euler"),
+                              {"eta": 0.1, "B": 2, "dt": 0.05})
+    c += quadratic_model_rows("langevin_transient",
+                              analytic.langevin_transient,
+                              quad_ref("transient"),
+                              {"eta": 0.1, "B": 2, "t": 0.7,
+                               "phi0": np.array([1.0, -2.0])})
+    c += least_squares_model_rows("least_squares_noise",
+                                  analytic.least_squares_noise,
+                                  ref_least_squares_noise, {})
+    c += least_squares_model_rows("mandt_stationary_cov",
+                                  analytic.mandt_stationary_cov, ref_mandt,
+                                  {"eta": 0.01, "B": 2})
+    c += least_squares_model_rows("sgd_least_squares_stationary_cov",
+                                  analytic.sgd_least_squares_stationary_cov,
+                                  ref_exact_ls, {"eta": 0.01, "B": 2})
+    return c
+
+
+@check(analytic_cases())
+def test_closed_forms(case):
+    run(case)
+
+
+def test_every_public_function_has_cases():
+    """The tables above reach every public function of the package."""
+    public = {f"{name}" for name in sgdprob.__all__
+              if callable(getattr(sgdprob, name))}
+    public |= {f"gufuncs.{n}" for n in gufuncs.__all__}
+    public |= {f"linear.{n}" for n in linear.__all__
+               if n not in ("NoiseScale",)}
+    public |= {f"analytic.{n}" for n in analytic.__all__}
+    ids = [c.id for c in (running_cases() + raw_running_cases()
+                          + linear_cases() + linear_alias_cases()
+                          + raw_linear_cases() + optim_cases()
+                          + monte_carlo_cases() + analytic_cases())]
+    covered = {i.split("-")[0] for i in ids}
+    assert public - covered == set()
