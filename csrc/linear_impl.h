@@ -454,6 +454,50 @@ LIN_FN(lin_variance)(npy_intp B,        /* samples, > ddof */
     }
 }
 
+/*
+ * The input matrix *p (rows x cols, strides *sr, *sc) packed into scratch
+ * if it shares memory with the output span [lo, hi); *p and the strides
+ * then describe the copy. NumPy copies an input that overlaps an output,
+ * except when the two are the very same array, which it takes for an
+ * elementwise operand; but a core writes its output while it still reads
+ * its inputs (a GEMM, blocks of rows, tiles), so it must not read what
+ * it has written. Returns 0, or -1 if scratch is refused.
+ */
+static int
+LIN_FN(lin_detach)(char **p, npy_intp rows, npy_intp cols,
+                   npy_intp *sr, npy_intp *sc,
+                   const char *lo, const char *hi, lin_buffer *buf)
+{
+    npy_intp shape[2] = {rows, cols}, strides[2] = {*sr, *sc};
+    const char *a, *b;
+    T *dst;
+
+    lin_span(*p, 2, shape, strides, LIN_EL, &a, &b);
+    if (!lin_spans_meet(a, b, lo, hi)) {
+        return 0;
+    }
+    dst = (T *)lin_reserve(buf, rows * cols, LIN_EL);
+    if (dst == NULL) {
+        return -1;
+    }
+    LIN_FN(lin_pack)(dst, rows, cols, *p, *sr, *sc, 0);
+    *p = (char *)dst;
+    *sr = cols * LIN_EL;
+    *sc = LIN_EL;
+    return 0;
+}
+
+/* The span [*lo, *hi) of a rows x cols output matrix. */
+static void
+LIN_FN(lin_out_span)(const char *p, npy_intp rows, npy_intp cols,
+                     npy_intp sr, npy_intp sc,
+                     const char **lo, const char **hi)
+{
+    npy_intp shape[2] = {rows, cols}, strides[2] = {sr, sc};
+
+    lin_span(p, 2, shape, strides, LIN_EL, lo, hi);
+}
+
 /* Loops that NumPy calls: args, then outer strides, then core strides. */
 
 void
@@ -469,9 +513,16 @@ LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
     for (npy_intp t = 0; t < n; t++) {
         char *W = args[0] + t * steps[0], *x = args[1] + t * steps[1];
         char *y = args[2] + t * steps[2];
+        npy_intp swj = cs[0], swi = cs[1], sxb = cs[2], sxi = cs[3];
+        const char *lo, *hi;
 
-        if (LIN_FN(lin_apply)(1, B, nj, ni, W, cs[0], cs[1],
-                              x, cs[2], cs[3], y, cs[4], cs[5], buf) < 0) {
+        LIN_FN(lin_out_span)(y, B, nj, cs[4], cs[5], &lo, &hi);
+        if (LIN_FN(lin_detach)(&W, nj, ni, &swj, &swi, lo, hi,
+                               &buf[LIN_BUF_IN0]) < 0
+            || LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo, hi,
+                                  &buf[LIN_BUF_IN1]) < 0
+            || LIN_FN(lin_apply)(1, B, nj, ni, W, swj, swi,
+                                 x, sxb, sxi, y, cs[4], cs[5], buf) < 0) {
             LIN_FN(lin_fill)(B, nj, y, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
@@ -492,10 +543,17 @@ LIN_FN(linear_input_grad)(char **args, npy_intp const *dimensions,
     for (npy_intp t = 0; t < n; t++) {
         char *W = args[0] + t * steps[0], *yg = args[1] + t * steps[1];
         char *xg = args[2] + t * steps[2];
+        npy_intp swj = cs[0], swi = cs[1], syb = cs[2], syj = cs[3];
+        const char *lo, *hi;
 
-        if (LIN_FN(lin_apply)(0, B, nj, ni, W, cs[0], cs[1],
-                              yg, cs[2], cs[3], xg, cs[4], cs[5],
-                              buf) < 0) {
+        LIN_FN(lin_out_span)(xg, B, ni, cs[4], cs[5], &lo, &hi);
+        if (LIN_FN(lin_detach)(&W, nj, ni, &swj, &swi, lo, hi,
+                               &buf[LIN_BUF_IN0]) < 0
+            || LIN_FN(lin_detach)(&yg, B, nj, &syb, &syj, lo, hi,
+                                  &buf[LIN_BUF_IN1]) < 0
+            || LIN_FN(lin_apply)(0, B, nj, ni, W, swj, swi,
+                                 yg, syb, syj, xg, cs[4], cs[5],
+                                 buf) < 0) {
             LIN_FN(lin_fill)(B, ni, xg, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
@@ -522,9 +580,27 @@ LIN_FN(lin_moments_loop)(int want_g, int want_g2, char **args,
         char *x = args[0] + t * steps[0], *y = args[1] + t * steps[1];
         char *g = want_g ? args[2] + t * steps[2] : NULL;
         char *g2 = want_g2 ? args[k2] + t * steps[k2] : NULL;
+        npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+        const char *lo[2], *hi[2];
+        int err = 0;
 
-        if (LIN_FN(lin_moments)(B, ni, nj, x, cs[0], cs[1], y, cs[2], cs[3],
-                                g, sgj, sgi, g2, sg2j, sg2i, buf) < 0) {
+        LIN_FN(lin_out_span)(g != NULL ? g : g2, nj, ni,
+                             g != NULL ? sgj : sg2j, g != NULL ? sgi : sg2i,
+                             &lo[0], &hi[0]);
+        LIN_FN(lin_out_span)(g2 != NULL ? g2 : g, nj, ni,
+                             g2 != NULL ? sg2j : sgj,
+                             g2 != NULL ? sg2i : sgi, &lo[1], &hi[1]);
+        for (int k = 0; k < 2 && err == 0; k++) {
+            err = LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo[k], hi[k],
+                                     &buf[LIN_BUF_IN0]);
+            if (err == 0) {
+                err = LIN_FN(lin_detach)(&y, B, nj, &syb, &syj, lo[k],
+                                         hi[k], &buf[LIN_BUF_IN1]);
+            }
+        }
+        if (err < 0
+            || LIN_FN(lin_moments)(B, ni, nj, x, sxb, sxi, y, syb, syj,
+                                   g, sgj, sgi, g2, sg2j, sg2i, buf) < 0) {
             if (g != NULL) {
                 LIN_FN(lin_fill)(nj, ni, g, sgj, sgi, (T)NPY_NAN);
             }
@@ -609,7 +685,7 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
     npy_intp n = dimensions[0], B = dimensions[1], ni = dimensions[2];
     npy_intp nj = dimensions[3];
     npy_intp const *cs = steps + 4;
-    lin_buffer buf = {NULL, 0};
+    lin_buffer buf = {NULL, 0}, in[2] = {{NULL, 0}, {NULL, 0}};
     double *work = NULL;
 
     if (n > 0 && ni > 0 && nj > 0) {
@@ -618,23 +694,31 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
             sizeof(double));
     }
     for (npy_intp t = 0; t < n; t++) {
-        const char *x = args[0] + t * steps[0];
-        const char *y = args[1] + t * steps[1];
+        char *x = args[0] + t * steps[0];
+        char *y = args[1] + t * steps[1];
         double ddof = *(const double *)(args[2] + t * steps[2]);
         char *v = args[3] + t * steps[3];
+        npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+        const char *lo, *hi;
 
         if (ni == 0 || nj == 0) {
             continue;
         }
-        if (work == NULL || !(ddof >= 0.0 && (double)B > ddof)) {
+        LIN_FN(lin_out_span)(v, nj, ni, cs[4], cs[5], &lo, &hi);
+        if (work == NULL || !(ddof >= 0.0 && (double)B > ddof)
+            || LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo, hi,
+                                  &in[0]) < 0
+            || LIN_FN(lin_detach)(&y, B, nj, &syb, &syj, lo, hi,
+                                  &in[1]) < 0) {
             LIN_FN(lin_fill)(nj, ni, v, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
             continue;
         }
-        LIN_FN(lin_variance)(B, ni, nj, x, cs[0], cs[1], y, cs[2], cs[3],
+        LIN_FN(lin_variance)(B, ni, nj, x, sxb, sxi, y, syb, syj,
                              ddof, v, cs[4], cs[5], work);
     }
     lin_release(&buf, 1);
+    lin_release(in, 2);
 }
 
 #undef LIN_AT

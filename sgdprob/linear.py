@@ -117,41 +117,11 @@ def _batch(x, ygrad, need, why):
 
 
 def _call(gufunc, inputs, out, count, dtype):
-    """``gufunc(*inputs, out=out, dtype=dtype)``, safe when an output
-    shares memory with an input.
-
-    A core writes parts of its output while it still reads its inputs,
-    and NumPy copies an overlapping operand only when it is not the very
-    same array; so such an output is filled from a temporary here.
-    """
-    out = out_operand(out, count)
-    outs = out if isinstance(out, tuple) else (out,)
-    if not any(o is not None and any(np.may_share_memory(o, a)
-                                     for a in inputs) for o in outs):
-        return gufunc(*inputs, out=out, dtype=dtype)
-    results = gufunc(*inputs, dtype=dtype)
-    results = results if isinstance(results, tuple) else (results,)
-    # every output is checked before any is written, so that a refused
-    # call leaves all of them, and the inputs they overlap, as they were
-    for o, r in zip(outs, results):
-        if o is None:
-            continue
-        if not isinstance(o, np.ndarray):
-            raise TypeError(f"out must be an ndarray, not {type(o)}")
-        if o.shape != r.shape:
-            raise ValueError(f"out has shape {o.shape}; the result has "
-                             f"{r.shape}")
-        if not o.flags.writeable:
-            raise ValueError("out is read-only")
-        if not np.can_cast(r.dtype, o.dtype, casting="same_kind"):
-            raise TypeError(f"out has dtype {o.dtype}, to which the "
-                            f"{r.dtype} result cannot be cast")
-    for o, r in zip(outs, results):
-        if o is not None:
-            np.copyto(o, r, casting="same_kind")
-    if count == 1:
-        return outs[0]
-    return tuple(r if o is None else o for o, r in zip(outs, results))
+    """``gufunc(*inputs, out=out, dtype=dtype)`` with `out` as the gufunc
+    wants it. An output may share memory with an input: NumPy copies
+    such an input first, and the loops copy one that is the very same
+    array as the output."""
+    return gufunc(*inputs, out=out_operand(out, count), dtype=dtype)
 
 
 def forward(W, x, *, out=None):
