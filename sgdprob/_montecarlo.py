@@ -227,9 +227,13 @@ def batch_noise_cov(per_sample_grads, B, *, n_batches, replace=True,
     ------
     ValueError
         If `per_sample_grads` is not (n, d) or not finite, `B` or
-        `n_batches` is too small, or ``B > n`` without replacement.
+        `n_batches` is too small or not below 2**63, or ``B > n``
+        without replacement.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the `B` row numbers of a batch, or the batch means, do not
+        fit in memory.
 
     Notes
     -----
@@ -337,10 +341,13 @@ def sgd_quadratic(H, Sigma1, *, eta, B, steps, replicas, phi0=0.0,
     ------
     ValueError
         If a matrix is not square, symmetric or finite, `Sigma1` is not
-        positive semi-definite, a shape disagrees, or a count or `eta`
-        is not positive.
+        positive semi-definite, a shape disagrees, a count or `eta`
+        is not positive, or a count is not below 2**63.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the ``B d`` normals of one replica's step, or the states, do
+        not fit in memory.
 
     Warns
     -----
@@ -474,8 +481,8 @@ def langevin(H, Sigma1, *, eta, B, time, dt, replicas, phi0=0.0, rng=None,
     ValueError
         If a matrix is not square, symmetric or finite, `Sigma1` is not
         positive semi-definite, a shape disagrees, a count, `eta`,
-        `time` or `dt` is not positive, or `time` is not a whole number
-        of steps `dt`.
+        `time` or `dt` is not positive, a count is not below 2**63, or
+        `time` is not a whole number (below 2**63) of steps `dt`.
     TypeError
         If an argument is not a number or array of numbers.
 
@@ -587,10 +594,14 @@ def sgd_least_squares(X, y, *, eta, B, steps, replicas, phi0=None,
     ------
     ValueError
         If `X` is not (n, p) with ``n, p >= 1``, `y` not (n,), an input
-        is not finite, a count or `eta` is not positive, a shape
-        disagrees, or ``B > n`` without replacement.
+        is not finite, a count or `eta` is not positive, a count is not
+        below 2**63, a shape disagrees, or ``B > n`` without
+        replacement.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the `B` row numbers of a batch, or the states, do not fit in
+        memory.
 
     Warns
     -----

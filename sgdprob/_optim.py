@@ -76,7 +76,7 @@ def rmsprop_step(phi, s, g, g2, *, eta, N, eps=1e-8, out=None):
         Added to ``sqrt(s')``, finite and ``>= 0``. Default 1e-8.
     out : tuple of two ndarrays, optional
         Where to write ``phi'`` and ``s'``; ``out=(phi, s)`` updates in
-        place.
+        place. The two must not share memory with each other.
 
     Returns
     -------
@@ -87,7 +87,8 @@ def rmsprop_step(phi, s, g, g2, *, eta, N, eps=1e-8, out=None):
     ------
     ValueError
         If `N` is below 1 or NaN, `eps` negative, `eta` or `eps` not
-        finite, the shapes do not broadcast or `out` is not a pair.
+        finite, the shapes do not broadcast, or `out` is not a pair of
+        arrays in separate memory.
     TypeError
         If an argument is not real.
 
@@ -149,7 +150,7 @@ def adam_step(phi, m, s, g, g2, t, *, eta, N_g, N_s, eps=1e-8, out=None):
         Added to ``sqrt(s')``, finite and ``>= 0``. Default 1e-8.
     out : tuple of three ndarrays, optional
         Where to write ``phi'``, ``m'`` and ``s'``; ``out=(phi, m, s)``
-        updates in place.
+        updates in place. No two of them may share memory.
 
     Returns
     -------
@@ -161,7 +162,8 @@ def adam_step(phi, m, s, g, g2, t, *, eta, N_g, N_s, eps=1e-8, out=None):
     ValueError
         If `t` is below 1 or not whole, a horizon is below 1 or NaN,
         `eps` is negative, `eta` or `eps` is not finite, the shapes do
-        not broadcast or `out` is not a triple.
+        not broadcast, or `out` is not a triple of arrays in separate
+        memory.
     TypeError
         If an argument is not real.
 

@@ -410,7 +410,9 @@ def moments(x, ygrad, *, out=None):
     ygrad : array_like, shape (..., B, J)
         Per-sample derivatives of the loss with respect to the outputs.
     out : tuple of two ndarrays, shape (..., J, I), optional
-        Where to write ``W.grad`` and ``W.grad2``.
+        Where to write ``W.grad`` and ``W.grad2``, two arrays that do not
+        share memory with each other (either may share memory with `x`
+        or `ygrad`).
 
     Returns
     -------
@@ -421,7 +423,8 @@ def moments(x, ygrad, *, out=None):
     ------
     ValueError
         If ``B = 0``, `x` and `ygrad` differ in ``B``, have fewer than
-        two dimensions, or their leading dimensions do not broadcast.
+        two dimensions, their leading dimensions do not broadcast, or
+        the two arrays of `out` share memory.
     TypeError
         If `x` or `ygrad` is not real.
 
