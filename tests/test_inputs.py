@@ -241,9 +241,11 @@ def ref_running(kind):
 
 def ref_running_raw(kind):
     def ref(x, N, initial, *start, axes=None):
-        axis = axes[0][0] if axes else -1
-        return ref_running(kind)(x, N, axis=axis, initial=initial,
-                                 start=start[0] if start else 0)
+        axis, out_axis = (axes[0][0], axes[-1][0]) if axes else (-1, -1)
+        y, bound = ref_running(kind)(x, N, axis=axis, initial=initial,
+                                     start=start[0] if start else 0)
+        return np.moveaxis(y, axis, out_axis), np.moveaxis(bound, axis,
+                                                           out_axis)
     return ref
 
 
@@ -437,6 +439,21 @@ def raw_running_cases():
                 expect=Err(TypeError, rf"'{kind}'"))
         row("x-huge-view", huge_view((2 ** 59,)),
             expect=Err((ValueError, MemoryError), TOO_BIG))
+        # out= the very same array as x, which NumPy does not copy: the
+        # same time axis (also with many series side by side), and the
+        # time axis of x across the series of the output
+        n_par = len(extra)
+        for name, shape, ax_in, ax_out in [
+                ("out-is-x", (3, 40), 1, 1),
+                ("out-is-x-many-series-axis0", (40, 64), 0, 0),
+                ("out-is-x-time-axes-swapped", (40, 40), 0, 1),
+                ("out-is-x-time-axes-swapped-back", (40, 40), 1, 0)]:
+            axes = [(ax_in,), (), ()] + [()] * n_par + [(ax_out,)]
+
+            def make(shape=shape, axes=axes, extra=extra):
+                x = seeded(shape, 17)
+                return args_of(x, 3.0, 0.5, *extra, axes=axes, out=x)
+            cases.append(Case(f"gufuncs.{kind}-{name}", g, make, ok))
     return cases
 
 
