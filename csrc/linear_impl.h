@@ -455,47 +455,69 @@ LIN_FN(lin_variance)(npy_intp B,        /* samples, > ddof */
 }
 
 /*
- * The input matrix *p (rows x cols, strides *sr, *sc) packed into scratch
- * if it shares memory with the output span [lo, hi); *p and the strides
- * then describe the copy. NumPy copies an input that overlaps an output,
+ * The n cores of an input (rows x cols each, *step bytes apart, strides
+ * *sr, *sc) packed into scratch if they share memory with the output
+ * span [lo, hi) of the same call; *p, *step and the strides then
+ * describe the copy. NumPy copies an input that overlaps an output,
  * except when the two are the very same array, which it takes for an
- * elementwise operand; but a core writes its output while it still reads
- * its inputs (a GEMM, blocks of rows, tiles), so it must not read what
- * it has written. Returns 0, or -1 if scratch is refused.
+ * elementwise operand; but a core writes its output while it still
+ * reads its inputs (a GEMM, blocks of rows, tiles), and with axes= the
+ * output of one core can lie on the input of another. Returns 0, or -1
+ * if scratch is refused.
  */
 static int
-LIN_FN(lin_detach)(char **p, npy_intp rows, npy_intp cols,
+LIN_FN(lin_detach)(char **p, npy_intp *step, npy_intp n,
+                   npy_intp rows, npy_intp cols,
                    npy_intp *sr, npy_intp *sc,
                    const char *lo, const char *hi, lin_buffer *buf)
 {
-    npy_intp shape[2] = {rows, cols}, strides[2] = {*sr, *sc};
+    npy_intp shape[3] = {n, rows, cols}, strides[3] = {*step, *sr, *sc};
+    npy_intp size = rows * cols;
     const char *a, *b;
     T *dst;
 
-    lin_span(*p, 2, shape, strides, LIN_EL, &a, &b);
+    lin_span(*p, 3, shape, strides, LIN_EL, &a, &b);
     if (!lin_spans_meet(a, b, lo, hi)) {
         return 0;
     }
-    dst = (T *)lin_reserve(buf, rows * cols, LIN_EL);
+    if (size > 0 && n > NPY_MAX_INTP / size) {
+        return -1;
+    }
+    dst = (T *)lin_reserve(buf, n * size, LIN_EL);
     if (dst == NULL) {
         return -1;
     }
-    LIN_FN(lin_pack)(dst, rows, cols, *p, *sr, *sc, 0);
+    for (npy_intp t = 0; t < n; t++) {
+        LIN_FN(lin_pack)(dst + t * size, rows, cols, *p + t * *step,
+                         *sr, *sc, 0);
+    }
     *p = (char *)dst;
+    *step = size * LIN_EL;
     *sr = cols * LIN_EL;
     *sc = LIN_EL;
     return 0;
 }
 
-/* The span [*lo, *hi) of a rows x cols output matrix. */
+/* The span [*lo, *hi) of the n output cores (rows x cols) of a call. */
 static void
-LIN_FN(lin_out_span)(const char *p, npy_intp rows, npy_intp cols,
-                     npy_intp sr, npy_intp sc,
-                     const char **lo, const char **hi)
+LIN_FN(lin_out_span)(const char *p, npy_intp step, npy_intp n,
+                     npy_intp rows, npy_intp cols, npy_intp sr,
+                     npy_intp sc, const char **lo, const char **hi)
 {
-    npy_intp shape[2] = {rows, cols}, strides[2] = {sr, sc};
+    npy_intp shape[3] = {n, rows, cols}, strides[3] = {step, sr, sc};
 
-    lin_span(p, 2, shape, strides, LIN_EL, lo, hi);
+    lin_span(p, 3, shape, strides, LIN_EL, lo, hi);
+}
+
+/* NaN in the n output cores of a call, and the invalid flag. */
+static void
+LIN_FN(lin_fail)(char *p, npy_intp step, npy_intp n, npy_intp rows,
+                 npy_intp cols, npy_intp sr, npy_intp sc)
+{
+    for (npy_intp t = 0; t < n; t++) {
+        LIN_FN(lin_fill)(rows, cols, p + t * step, sr, sc, (T)NPY_NAN);
+    }
+    lin_flag_invalid();
 }
 
 /* Loops that NumPy calls: args, then outer strides, then core strides. */
@@ -510,19 +532,26 @@ LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
     npy_intp const *cs = steps + 3;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
 
-    for (npy_intp t = 0; t < n; t++) {
-        char *W = args[0] + t * steps[0], *x = args[1] + t * steps[1];
-        char *y = args[2] + t * steps[2];
-        npy_intp swj = cs[0], swi = cs[1], sxb = cs[2], sxi = cs[3];
-        const char *lo, *hi;
+    char *W0 = args[0], *x0 = args[1];
+    npy_intp sW = steps[0], sx = steps[1];
+    npy_intp swj = cs[0], swi = cs[1], sxb = cs[2], sxi = cs[3];
+    const char *lo, *hi;
 
-        LIN_FN(lin_out_span)(y, B, nj, cs[4], cs[5], &lo, &hi);
-        if (LIN_FN(lin_detach)(&W, nj, ni, &swj, &swi, lo, hi,
-                               &buf[LIN_BUF_IN0]) < 0
-            || LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo, hi,
-                                  &buf[LIN_BUF_IN1]) < 0
-            || LIN_FN(lin_apply)(1, B, nj, ni, W, swj, swi,
-                                 x, sxb, sxi, y, cs[4], cs[5], buf) < 0) {
+    LIN_FN(lin_out_span)(args[2], steps[2], n, B, nj, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
+                           &buf[LIN_BUF_IN0]) < 0
+        || LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                              &buf[LIN_BUF_IN1]) < 0) {
+        LIN_FN(lin_fail)(args[2], steps[2], n, B, nj, cs[4], cs[5]);
+        n = 0;
+    }
+    for (npy_intp t = 0; t < n; t++) {
+        char *W = W0 + t * sW, *x = x0 + t * sx;
+        char *y = args[2] + t * steps[2];
+
+        if (LIN_FN(lin_apply)(1, B, nj, ni, W, swj, swi,
+                              x, sxb, sxi, y, cs[4], cs[5], buf) < 0) {
             LIN_FN(lin_fill)(B, nj, y, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
@@ -540,20 +569,27 @@ LIN_FN(linear_input_grad)(char **args, npy_intp const *dimensions,
     npy_intp const *cs = steps + 3;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
 
-    for (npy_intp t = 0; t < n; t++) {
-        char *W = args[0] + t * steps[0], *yg = args[1] + t * steps[1];
-        char *xg = args[2] + t * steps[2];
-        npy_intp swj = cs[0], swi = cs[1], syb = cs[2], syj = cs[3];
-        const char *lo, *hi;
+    char *W0 = args[0], *y0 = args[1];
+    npy_intp sW = steps[0], sy = steps[1];
+    npy_intp swj = cs[0], swi = cs[1], syb = cs[2], syj = cs[3];
+    const char *lo, *hi;
 
-        LIN_FN(lin_out_span)(xg, B, ni, cs[4], cs[5], &lo, &hi);
-        if (LIN_FN(lin_detach)(&W, nj, ni, &swj, &swi, lo, hi,
-                               &buf[LIN_BUF_IN0]) < 0
-            || LIN_FN(lin_detach)(&yg, B, nj, &syb, &syj, lo, hi,
-                                  &buf[LIN_BUF_IN1]) < 0
-            || LIN_FN(lin_apply)(0, B, nj, ni, W, swj, swi,
-                                 yg, syb, syj, xg, cs[4], cs[5],
-                                 buf) < 0) {
+    LIN_FN(lin_out_span)(args[2], steps[2], n, B, ni, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
+                           &buf[LIN_BUF_IN0]) < 0
+        || LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo, hi,
+                              &buf[LIN_BUF_IN1]) < 0) {
+        LIN_FN(lin_fail)(args[2], steps[2], n, B, ni, cs[4], cs[5]);
+        n = 0;
+    }
+    for (npy_intp t = 0; t < n; t++) {
+        char *W = W0 + t * sW, *yg = y0 + t * sy;
+        char *xg = args[2] + t * steps[2];
+
+        if (LIN_FN(lin_apply)(0, B, nj, ni, W, swj, swi,
+                              yg, syb, syj, xg, cs[4], cs[5],
+                              buf) < 0) {
             LIN_FN(lin_fill)(B, ni, xg, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
@@ -575,32 +611,43 @@ LIN_FN(lin_moments_loop)(int want_g, int want_g2, char **args,
     npy_intp sg2j = want_g ? cs[6] : cs[4], sg2i = want_g ? cs[7] : cs[5];
     int k2 = want_g ? 3 : 2;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
+    char *x0 = args[0], *y0 = args[1];
+    npy_intp sx = steps[0], sy = steps[1];
+    npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+    int outs[2] = {want_g ? 2 : -1, want_g2 ? k2 : -1}, err = 0;
 
-    for (npy_intp t = 0; t < n; t++) {
-        char *x = args[0] + t * steps[0], *y = args[1] + t * steps[1];
-        char *g = want_g ? args[2] + t * steps[2] : NULL;
-        char *g2 = want_g2 ? args[k2] + t * steps[k2] : NULL;
-        npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
-        const char *lo[2], *hi[2];
-        int err = 0;
+    for (int k = 0; k < 2 && err == 0; k++) {
+        const char *lo, *hi;
 
-        LIN_FN(lin_out_span)(g != NULL ? g : g2, nj, ni,
-                             g != NULL ? sgj : sg2j, g != NULL ? sgi : sg2i,
-                             &lo[0], &hi[0]);
-        LIN_FN(lin_out_span)(g2 != NULL ? g2 : g, nj, ni,
-                             g2 != NULL ? sg2j : sgj,
-                             g2 != NULL ? sg2i : sgi, &lo[1], &hi[1]);
-        for (int k = 0; k < 2 && err == 0; k++) {
-            err = LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo[k], hi[k],
-                                     &buf[LIN_BUF_IN0]);
-            if (err == 0) {
-                err = LIN_FN(lin_detach)(&y, B, nj, &syb, &syj, lo[k],
-                                         hi[k], &buf[LIN_BUF_IN1]);
+        if (outs[k] < 0) {
+            continue;
+        }
+        LIN_FN(lin_out_span)(args[outs[k]], steps[outs[k]], n, nj, ni,
+                             k == 0 ? sgj : sg2j, k == 0 ? sgi : sg2i,
+                             &lo, &hi);
+        err = LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                                 &buf[LIN_BUF_IN0]);
+        if (err == 0) {
+            err = LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo,
+                                     hi, &buf[LIN_BUF_IN1]);
+        }
+    }
+    if (err < 0) {
+        for (int k = 0; k < 2; k++) {
+            if (outs[k] >= 0) {
+                LIN_FN(lin_fail)(args[outs[k]], steps[outs[k]], n, nj, ni,
+                                 k == 0 ? sgj : sg2j, k == 0 ? sgi : sg2i);
             }
         }
-        if (err < 0
-            || LIN_FN(lin_moments)(B, ni, nj, x, sxb, sxi, y, syb, syj,
-                                   g, sgj, sgi, g2, sg2j, sg2i, buf) < 0) {
+        n = 0;
+    }
+    for (npy_intp t = 0; t < n; t++) {
+        char *x = x0 + t * sx, *y = y0 + t * sy;
+        char *g = want_g ? args[2] + t * steps[2] : NULL;
+        char *g2 = want_g2 ? args[k2] + t * steps[k2] : NULL;
+
+        if (LIN_FN(lin_moments)(B, ni, nj, x, sxb, sxi, y, syb, syj,
+                                g, sgj, sgi, g2, sg2j, sg2i, buf) < 0) {
             if (g != NULL) {
                 LIN_FN(lin_fill)(nj, ni, g, sgj, sgi, (T)NPY_NAN);
             }
@@ -693,23 +740,30 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
             &buf, 3 * LIN_TJ * LIN_TI + LIN_TB * (LIN_TI + LIN_TJ),
             sizeof(double));
     }
+    char *x0 = args[0], *y0 = args[1];
+    npy_intp sx = steps[0], sy = steps[1];
+    npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+    const char *lo, *hi;
+
+    LIN_FN(lin_out_span)(args[3], steps[3], n, nj, ni, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                           &in[0]) < 0
+        || LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo, hi,
+                              &in[1]) < 0) {
+        LIN_FN(lin_fail)(args[3], steps[3], n, nj, ni, cs[4], cs[5]);
+        n = 0;
+    }
     for (npy_intp t = 0; t < n; t++) {
-        char *x = args[0] + t * steps[0];
-        char *y = args[1] + t * steps[1];
+        const char *x = x0 + t * sx;
+        const char *y = y0 + t * sy;
         double ddof = *(const double *)(args[2] + t * steps[2]);
         char *v = args[3] + t * steps[3];
-        npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
-        const char *lo, *hi;
 
         if (ni == 0 || nj == 0) {
             continue;
         }
-        LIN_FN(lin_out_span)(v, nj, ni, cs[4], cs[5], &lo, &hi);
-        if (work == NULL || !(ddof >= 0.0 && (double)B > ddof)
-            || LIN_FN(lin_detach)(&x, B, ni, &sxb, &sxi, lo, hi,
-                                  &in[0]) < 0
-            || LIN_FN(lin_detach)(&y, B, nj, &syb, &syj, lo, hi,
-                                  &in[1]) < 0) {
+        if (work == NULL || !(ddof >= 0.0 && (double)B > ddof)) {
             LIN_FN(lin_fill)(nj, ni, v, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
             continue;

@@ -826,6 +826,23 @@ def raw_linear_cases():
                 return args_of(*arrays, *extra, out=out)
             c.append(Case(f"gufuncs.{name}-out-is-{which}", g, make,
                           Ok(ref)))
+    # the very same array, its core on other axes in the output: one
+    # core's output lies across the inputs of all the others
+    for name, ref in [("linear_grad", ref_grad), ("linear_grad2", ref_grad2),
+                      ("linear_variance", ref_variance)]:
+        extra = (1.0,) if name == "linear_variance" else ()
+
+        def make(extra=extra):
+            x = seeded((5, 5, 5), 18)
+            axes = [(1, 2), (0, 1)] + [()] * len(extra) + [(0, 2)]
+            return args_of(x, seeded((5, 5), 19), *extra, axes=axes, out=x)
+
+        def moved(x, ygrad, *extra, axes, ref=ref):
+            # core t of x is x[t]; its result goes to out[:, t, :]
+            value, bound = ref(x, ygrad, *extra)
+            return np.moveaxis(value, 0, 1), np.moveaxis(bound, 0, 1)
+        c.append(Case(f"gufuncs.{name}-out-is-x-core-axes-moved",
+                      getattr(gufuncs, name), make, Ok(moved)))
     for label, ddof in [("nan", np.nan), ("negative", -1.0),
                         ("B", float(B_))]:
         c.append(Case(f"gufuncs.linear_variance-ddof-{label}-gives-nan",
