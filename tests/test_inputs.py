@@ -1063,6 +1063,17 @@ def optim_rows(fname, f, ref, data, params):
     return cases
 
 
+def raw_step(fname, args):
+    """The reference of a raw optimiser ufunc from its positional
+    arguments: those of the checked function in the same order."""
+    if fname == "rmsprop_step":
+        phi, s, g, g2, eta, N, eps = args
+        return ref_rmsprop(phi, s, g, g2, eta=eta, N=N, eps=eps)
+    phi, m, s, g, g2, t, eta, N_g, N_s, eps = args
+    return ref_adam(phi, m, s, g, g2, t, eta=eta, N_g=N_g, N_s=N_s,
+                    eps=eps)
+
+
 def optim_cases():
     cases = []
     for fname, (f, ref, data, params) in OPTIM.items():
@@ -1085,6 +1096,20 @@ def optim_cases():
         cases.append(Case(f"gufuncs.{fname}-complex", g,
                           lambda good=good: args_of(1j, *good[1:]),
                           Err(TypeError, rf"'{fname}'")))
+        cases.append(Case(f"gufuncs.{fname}-byteswapped", g,
+                          lambda f=fname, good=good: args_of(
+                              *[swapped(np.asarray(v)) for v in good]),
+                          Ok(lambda *a, f=fname, n=n_res: raw_step(f, a))))
+        cases.append(Case(f"gufuncs.{fname}-empty", g,
+                          lambda good=good: args_of(np.ones((2, 0)),
+                                                    *good[1:]),
+                          Ok(lambda *a, n=n_res: [(np.ones((2, 0)), 0.0)]
+                             * n)))
+        cases.append(Case(f"gufuncs.{fname}-out-readonly", g,
+                          lambda good=good, n=n_res: args_of(
+                              *good, out=(readonly(np.empty(())),)
+                              + tuple(np.empty(()) for _ in range(n - 1))),
+                          Err(ValueError, "read-only")))
     return cases
 
 
@@ -1565,6 +1590,8 @@ def quadratic_model_rows(fname, f, ref, kw):
         row(f"{p}-negative-strides", **{p: reversed_copy(H2)})
         row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"),
             **{p: np.full((2, 2), np.nan)})
+        row(f"{p}-inf", Err(ValueError, rf"\b{p}\b"),
+            **{p: np.where(np.eye(2) > 0, np.inf, H2)})
         row(f"{p}-0x0", Err(ValueError, rf"\b{p}\b"),
             **{p: np.ones((0, 0))})
     row("H-0d-Sigma1-0d", H=np.float64(1.5), Sigma1=np.float64(0.5),
@@ -1615,9 +1642,10 @@ def least_squares_model_rows(fname, f, ref, kw):
                 **{p: make(base)})
         row(f"{p}-byteswapped", **{p: swapped(base)})
         row(f"{p}-negative-strides", **{p: reversed_copy(base)})
-        a = base.copy()
-        a.flat[2] = np.nan
-        row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"), **{p: a})
+        for name, v in [("nan", np.nan), ("inf", np.inf)]:
+            a = base.copy()
+            a.flat[2] = v
+            row(f"{p}-{name}", Err(ValueError, rf"\b{p}\b"), **{p: a})
     row("X-fortran", X=fortran(X_LS))
     row("X-no-rows", Err(ValueError, r"\bX\b"), X=np.ones((0, 2)),
         y=np.ones(0))
@@ -1625,6 +1653,7 @@ def least_squares_model_rows(fname, f, ref, kw):
     row("y-wrong-length", Err(ValueError, r"\by\b"), y=np.ones(5))
     for p in kw:
         row(f"{p}-nan", Err(ValueError, rf"\b{p}\b"), **{p: np.nan})
+        row(f"{p}-inf", Err(ValueError, rf"\b{p}\b"), **{p: np.inf})
         row(f"{p}-0", Err(ValueError, rf"\b{p}\b"), **{p: 0.0})
         row(f"{p}-complex", Err(TypeError, rf"\b{p}\b"), **{p: 1j})
     return cases
