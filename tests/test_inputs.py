@@ -13,6 +13,7 @@ Whatever the outcome, an array the caller passed is unchanged afterwards,
 unless it was named in ``out=`` by a call that succeeded. The arguments
 are built afresh for every case, so no case sees another's leftovers.
 """
+import collections
 import copy
 import math
 import warnings
@@ -137,7 +138,7 @@ def run(case):
 def check(cases):
     """pytest parameters with readable ids, checked unique."""
     ids = [c.id for c in cases]
-    dup = {i for i in ids if ids.count(i) > 1}
+    dup = {i for i, k in collections.Counter(ids).items() if k > 1}
     assert not dup, dup
     return pytest.mark.parametrize("case", cases, ids=ids)
 
