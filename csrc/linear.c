@@ -212,7 +212,6 @@ lin_view(lin_operand *v,        /* filled in */
     return 0;
 }
 
-/* A contiguous r x c matrix as a BLAS operand. */
 /* Scratch slots of one loop call. */
 enum {
     LIN_BUF_X,      /* a block of rows of x (or of the data), packed */
@@ -221,8 +220,49 @@ enum {
     LIN_BUF_Y2,     /* the same block of ygrad, squared */
     LIN_BUF_OUT,    /* an output the BLAS cannot write in place */
     LIN_BUF_OUT2,   /* the second output, or W packed */
+    LIN_BUF_IN0,    /* the first input, if it shares memory with out */
+    LIN_BUF_IN1,    /* the second input, likewise */
     LIN_NBUF
 };
+
+/* [*lo, *hi): the bytes that a strided array spans; empty if it has no
+ * elements. */
+static void
+lin_span(const char *p,             /* element [0]...[0] */
+         int ndim,                  /* axes */
+         const npy_intp *shape,     /* (ndim,) lengths */
+         const npy_intp *strides,   /* (ndim,) strides, bytes */
+         npy_intp el,               /* element size, bytes */
+         const char **lo,
+         const char **hi)
+{
+    *lo = p;
+    *hi = p + el;
+    for (int k = 0; k < ndim; k++) {
+        npy_intp reach = (shape[k] - 1) * strides[k];
+
+        if (shape[k] == 0) {
+            *hi = p;
+            return;
+        }
+        if (reach < 0) {
+            *lo += reach;
+        }
+        else {
+            *hi += reach;
+        }
+    }
+}
+
+/* Whether the spans [lo1, hi1) and [lo2, hi2) share a byte. */
+static int
+lin_spans_meet(const char *lo1, const char *hi1,
+               const char *lo2, const char *hi2)
+{
+    return lo1 < hi1 && lo2 < hi2 && lo1 < hi2 && lo2 < hi1;
+}
+
+/* A contiguous r x c matrix as a BLAS operand. */
 
 static lin_operand
 lin_packed(char *p, npy_intp c)

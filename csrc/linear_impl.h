@@ -454,6 +454,72 @@ LIN_FN(lin_variance)(npy_intp B,        /* samples, > ddof */
     }
 }
 
+/*
+ * The n cores of an input (rows x cols each, *step bytes apart, strides
+ * *sr, *sc) packed into scratch if they share memory with the output
+ * span [lo, hi) of the same call; *p, *step and the strides then
+ * describe the copy. NumPy copies an input that overlaps an output,
+ * except when the two are the very same array, which it takes for an
+ * elementwise operand; but a core writes its output while it still
+ * reads its inputs (a GEMM, blocks of rows, tiles), and with axes= the
+ * output of one core can lie on the input of another. Returns 0, or -1
+ * if scratch is refused.
+ */
+static int
+LIN_FN(lin_detach)(char **p, npy_intp *step, npy_intp n,
+                   npy_intp rows, npy_intp cols,
+                   npy_intp *sr, npy_intp *sc,
+                   const char *lo, const char *hi, lin_buffer *buf)
+{
+    npy_intp shape[3] = {n, rows, cols}, strides[3] = {*step, *sr, *sc};
+    npy_intp size = rows * cols;
+    const char *a, *b;
+    T *dst;
+
+    lin_span(*p, 3, shape, strides, LIN_EL, &a, &b);
+    if (!lin_spans_meet(a, b, lo, hi)) {
+        return 0;
+    }
+    if (size > 0 && n > NPY_MAX_INTP / size) {
+        return -1;
+    }
+    dst = (T *)lin_reserve(buf, n * size, LIN_EL);
+    if (dst == NULL) {
+        return -1;
+    }
+    for (npy_intp t = 0; t < n; t++) {
+        LIN_FN(lin_pack)(dst + t * size, rows, cols, *p + t * *step,
+                         *sr, *sc, 0);
+    }
+    *p = (char *)dst;
+    *step = size * LIN_EL;
+    *sr = cols * LIN_EL;
+    *sc = LIN_EL;
+    return 0;
+}
+
+/* The span [*lo, *hi) of the n output cores (rows x cols) of a call. */
+static void
+LIN_FN(lin_out_span)(const char *p, npy_intp step, npy_intp n,
+                     npy_intp rows, npy_intp cols, npy_intp sr,
+                     npy_intp sc, const char **lo, const char **hi)
+{
+    npy_intp shape[3] = {n, rows, cols}, strides[3] = {step, sr, sc};
+
+    lin_span(p, 3, shape, strides, LIN_EL, lo, hi);
+}
+
+/* NaN in the n output cores of a call, and the invalid flag. */
+static void
+LIN_FN(lin_fail)(char *p, npy_intp step, npy_intp n, npy_intp rows,
+                 npy_intp cols, npy_intp sr, npy_intp sc)
+{
+    for (npy_intp t = 0; t < n; t++) {
+        LIN_FN(lin_fill)(rows, cols, p + t * step, sr, sc, (T)NPY_NAN);
+    }
+    lin_flag_invalid();
+}
+
 /* Loops that NumPy calls: args, then outer strides, then core strides. */
 
 void
@@ -466,12 +532,26 @@ LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
     npy_intp const *cs = steps + 3;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
 
+    char *W0 = args[0], *x0 = args[1];
+    npy_intp sW = steps[0], sx = steps[1];
+    npy_intp swj = cs[0], swi = cs[1], sxb = cs[2], sxi = cs[3];
+    const char *lo, *hi;
+
+    LIN_FN(lin_out_span)(args[2], steps[2], n, B, nj, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
+                           &buf[LIN_BUF_IN0]) < 0
+        || LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                              &buf[LIN_BUF_IN1]) < 0) {
+        LIN_FN(lin_fail)(args[2], steps[2], n, B, nj, cs[4], cs[5]);
+        n = 0;
+    }
     for (npy_intp t = 0; t < n; t++) {
-        char *W = args[0] + t * steps[0], *x = args[1] + t * steps[1];
+        char *W = W0 + t * sW, *x = x0 + t * sx;
         char *y = args[2] + t * steps[2];
 
-        if (LIN_FN(lin_apply)(1, B, nj, ni, W, cs[0], cs[1],
-                              x, cs[2], cs[3], y, cs[4], cs[5], buf) < 0) {
+        if (LIN_FN(lin_apply)(1, B, nj, ni, W, swj, swi,
+                              x, sxb, sxi, y, cs[4], cs[5], buf) < 0) {
             LIN_FN(lin_fill)(B, nj, y, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
@@ -489,12 +569,26 @@ LIN_FN(linear_input_grad)(char **args, npy_intp const *dimensions,
     npy_intp const *cs = steps + 3;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
 
+    char *W0 = args[0], *y0 = args[1];
+    npy_intp sW = steps[0], sy = steps[1];
+    npy_intp swj = cs[0], swi = cs[1], syb = cs[2], syj = cs[3];
+    const char *lo, *hi;
+
+    LIN_FN(lin_out_span)(args[2], steps[2], n, B, ni, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
+                           &buf[LIN_BUF_IN0]) < 0
+        || LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo, hi,
+                              &buf[LIN_BUF_IN1]) < 0) {
+        LIN_FN(lin_fail)(args[2], steps[2], n, B, ni, cs[4], cs[5]);
+        n = 0;
+    }
     for (npy_intp t = 0; t < n; t++) {
-        char *W = args[0] + t * steps[0], *yg = args[1] + t * steps[1];
+        char *W = W0 + t * sW, *yg = y0 + t * sy;
         char *xg = args[2] + t * steps[2];
 
-        if (LIN_FN(lin_apply)(0, B, nj, ni, W, cs[0], cs[1],
-                              yg, cs[2], cs[3], xg, cs[4], cs[5],
+        if (LIN_FN(lin_apply)(0, B, nj, ni, W, swj, swi,
+                              yg, syb, syj, xg, cs[4], cs[5],
                               buf) < 0) {
             LIN_FN(lin_fill)(B, ni, xg, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
@@ -517,13 +611,42 @@ LIN_FN(lin_moments_loop)(int want_g, int want_g2, char **args,
     npy_intp sg2j = want_g ? cs[6] : cs[4], sg2i = want_g ? cs[7] : cs[5];
     int k2 = want_g ? 3 : 2;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
+    char *x0 = args[0], *y0 = args[1];
+    npy_intp sx = steps[0], sy = steps[1];
+    npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+    int outs[2] = {want_g ? 2 : -1, want_g2 ? k2 : -1}, err = 0;
 
+    for (int k = 0; k < 2 && err == 0; k++) {
+        const char *lo, *hi;
+
+        if (outs[k] < 0) {
+            continue;
+        }
+        LIN_FN(lin_out_span)(args[outs[k]], steps[outs[k]], n, nj, ni,
+                             k == 0 ? sgj : sg2j, k == 0 ? sgi : sg2i,
+                             &lo, &hi);
+        err = LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                                 &buf[LIN_BUF_IN0]);
+        if (err == 0) {
+            err = LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo,
+                                     hi, &buf[LIN_BUF_IN1]);
+        }
+    }
+    if (err < 0) {
+        for (int k = 0; k < 2; k++) {
+            if (outs[k] >= 0) {
+                LIN_FN(lin_fail)(args[outs[k]], steps[outs[k]], n, nj, ni,
+                                 k == 0 ? sgj : sg2j, k == 0 ? sgi : sg2i);
+            }
+        }
+        n = 0;
+    }
     for (npy_intp t = 0; t < n; t++) {
-        char *x = args[0] + t * steps[0], *y = args[1] + t * steps[1];
+        char *x = x0 + t * sx, *y = y0 + t * sy;
         char *g = want_g ? args[2] + t * steps[2] : NULL;
         char *g2 = want_g2 ? args[k2] + t * steps[k2] : NULL;
 
-        if (LIN_FN(lin_moments)(B, ni, nj, x, cs[0], cs[1], y, cs[2], cs[3],
+        if (LIN_FN(lin_moments)(B, ni, nj, x, sxb, sxi, y, syb, syj,
                                 g, sgj, sgi, g2, sg2j, sg2i, buf) < 0) {
             if (g != NULL) {
                 LIN_FN(lin_fill)(nj, ni, g, sgj, sgi, (T)NPY_NAN);
@@ -609,7 +732,7 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
     npy_intp n = dimensions[0], B = dimensions[1], ni = dimensions[2];
     npy_intp nj = dimensions[3];
     npy_intp const *cs = steps + 4;
-    lin_buffer buf = {NULL, 0};
+    lin_buffer buf = {NULL, 0}, in[2] = {{NULL, 0}, {NULL, 0}};
     double *work = NULL;
 
     if (n > 0 && ni > 0 && nj > 0) {
@@ -617,9 +740,23 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
             &buf, 3 * LIN_TJ * LIN_TI + LIN_TB * (LIN_TI + LIN_TJ),
             sizeof(double));
     }
+    char *x0 = args[0], *y0 = args[1];
+    npy_intp sx = steps[0], sy = steps[1];
+    npy_intp sxb = cs[0], sxi = cs[1], syb = cs[2], syj = cs[3];
+    const char *lo, *hi;
+
+    LIN_FN(lin_out_span)(args[3], steps[3], n, nj, ni, cs[4], cs[5],
+                         &lo, &hi);
+    if (LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+                           &in[0]) < 0
+        || LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo, hi,
+                              &in[1]) < 0) {
+        LIN_FN(lin_fail)(args[3], steps[3], n, nj, ni, cs[4], cs[5]);
+        n = 0;
+    }
     for (npy_intp t = 0; t < n; t++) {
-        const char *x = args[0] + t * steps[0];
-        const char *y = args[1] + t * steps[1];
+        const char *x = x0 + t * sx;
+        const char *y = y0 + t * sy;
         double ddof = *(const double *)(args[2] + t * steps[2]);
         char *v = args[3] + t * steps[3];
 
@@ -631,10 +768,11 @@ LIN_FN(linear_variance)(char **args, npy_intp const *dimensions,
             lin_flag_invalid();
             continue;
         }
-        LIN_FN(lin_variance)(B, ni, nj, x, cs[0], cs[1], y, cs[2], cs[3],
+        LIN_FN(lin_variance)(B, ni, nj, x, sxb, sxi, y, syb, syj,
                              ddof, v, cs[4], cs[5], work);
     }
     lin_release(&buf, 1);
+    lin_release(in, 2);
 }
 
 #undef LIN_AT

@@ -255,6 +255,35 @@ ra_dense_span(char *y, npy_intp m, npy_intp sm, npy_intp n, npy_intp sn,
     return m * n * itemsize;
 }
 
+/*
+ * Whether m series of n elements at x (strides sx between series, cx
+ * along them) share a byte with m series at y (sy, cy) laid out
+ * differently. The very same layout is safe: each step reads x_t before
+ * it writes y_t in its place. NumPy copies an input that overlaps an
+ * output unless the two are the very same array, which it takes for an
+ * elementwise operand; with axes= the time axis of that array can still
+ * differ between input and output, and a step would then overwrite
+ * inputs of other series or later steps before reading them.
+ */
+static int
+ra_overlap(const char *x, npy_intp sx, npy_intp cx,
+           const char *y, npy_intp sy, npy_intp cy,
+           npy_intp m, npy_intp n, npy_intp itemsize)
+{
+    const char *xlo = x, *xhi = x + itemsize;
+    const char *ylo = y, *yhi = y + itemsize;
+
+    if (m == 0 || n == 0 || (x == y && (sx == sy || m == 1)
+                             && (cx == cy || n == 1))) {
+        return 0;
+    }
+    xlo += (sx < 0 ? (m - 1) * sx : 0) + (cx < 0 ? (n - 1) * cx : 0);
+    xhi += (sx > 0 ? (m - 1) * sx : 0) + (cx > 0 ? (n - 1) * cx : 0);
+    ylo += (sy < 0 ? (m - 1) * sy : 0) + (cy < 0 ? (n - 1) * cy : 0);
+    yhi += (sy > 0 ? (m - 1) * sy : 0) + (cy > 0 ? (n - 1) * cy : 0);
+    return xlo < yhi && ylo < xhi;
+}
+
 #define T float
 #define RA_FLOAT 1
 #define SFX _f

@@ -781,9 +781,32 @@ RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
     npy_intp sx = steps[0], sN = steps[1], sinit = steps[2];
     npy_intp sstart = w ? steps[3] : 0, sy = steps[3 + w];
     npy_intp cx = steps[4 + w], cy = steps[5 + w];
-    char *lo;
+    char *lo = NULL;
     npy_intp span = ra_dense_span(y, m, sy, n, cy, sizeof(T), &lo);
+    T *copy = NULL;
 
+    if (ra_overlap(x, sx, cx, y, sy, cy, m, n, sizeof(T))) {
+        /* read x from a copy, series after series */
+        copy = (npy_uintp)m <= (npy_uintp)NPY_MAX_INTP / sizeof(T) / n
+               ? PyMem_RawMalloc((size_t)(m * n) * sizeof(T)) : NULL;
+        if (copy == NULL) {
+            for (npy_intp i = 0; i < m; i++) {
+                for (npy_intp t = 0; t < n; t++) {
+                    *(T *)(y + i * sy + t * cy) = (T)NPY_NAN;
+                }
+            }
+            ra_flag_invalid();
+            return;
+        }
+        for (npy_intp i = 0; i < m; i++) {
+            for (npy_intp t = 0; t < n; t++) {
+                copy[i * n + t] = *(const T *)(x + i * sx + t * cx);
+            }
+        }
+        x = (const char *)copy;
+        sx = n * (npy_intp)sizeof(T);
+        cx = sizeof(T);
+    }
     if (span > 0) {
         ra_first_touch(lo, span);
     }
@@ -796,10 +819,12 @@ RA_FN(ra_loop)(enum ra_kind kind, char **args, npy_intp const *dimensions,
             RA_FN(ra_lanes)(kind, m, n, x, sx, cx, y, sy, cy,
                             pN, sN, pinit, sinit, pstart, sstart);
         }
-        return;
     }
-    RA_FN(ra_each)(kind, m, n, x, sx, cx, y, sy, cy,
-                   pN, sN, pinit, sinit, pstart, sstart);
+    else {
+        RA_FN(ra_each)(kind, m, n, x, sx, cx, y, sy, cy,
+                       pN, sN, pinit, sinit, pstart, sstart);
+    }
+    PyMem_RawFree(copy);
 }
 
 void

@@ -418,12 +418,14 @@ sim_array(PyObject *obj,
     return arr;
 }
 
-/* n * m, or -1 with MemoryError if it would not fit in npy_intp. */
+/* n * m, or -1 with MemoryError naming what if it would not fit in
+ * npy_intp. */
 static npy_intp
-sim_product(npy_intp n, npy_intp m)
+sim_product(npy_intp n, npy_intp m, const char *what)
 {
     if (n < 0 || m < 0 || (m > 0 && n > NPY_MAX_INTP / m)) {
-        PyErr_NoMemory();
+        PyErr_Format(PyExc_MemoryError, "%s = %zd * %zd do not fit in "
+                     "memory", what, (Py_ssize_t)n, (Py_ssize_t)m);
         return -1;
     }
     return n * m;
@@ -440,15 +442,37 @@ sim_positive(npy_intp value, const char *name, npy_intp least)
     return 0;
 }
 
+/* Scratch for count items of size bytes (at least one item), or NULL
+ * with MemoryError naming what: count * size may exceed any memory (a
+ * batch size of 2**62 draws 2**62 row numbers), so it is checked before
+ * it is formed, not left to wrap around. */
+static void *
+sim_alloc(npy_intp count, size_t size, const char *what)
+{
+    void *p = NULL;
+
+    if (count < 1) {
+        count = 1;
+    }
+    if ((size_t)count <= (size_t)PY_SSIZE_T_MAX / size) {
+        p = PyMem_RawMalloc((size_t)count * size);
+    }
+    if (p == NULL) {
+        PyErr_Format(PyExc_MemoryError,
+                     "cannot allocate %zd %s of %zu bytes each",
+                     (Py_ssize_t)count, what, size);
+    }
+    return p;
+}
+
 /* 0 .. n-1 for a Fisher-Yates draw, or NULL with MemoryError. */
 static npy_intp *
 sim_identity(npy_intp n)
 {
-    npy_intp *perm = PyMem_RawMalloc((size_t)(n > 0 ? n : 1)
-                                     * sizeof(npy_intp));
+    npy_intp *perm = sim_alloc(n, sizeof(npy_intp),
+                               "row numbers (the rows of the data)");
 
     if (perm == NULL) {
-        PyErr_NoMemory();
         return NULL;
     }
     for (npy_intp k = 0; k < n; k++) {
@@ -498,7 +522,7 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     }
 
     /* R replicas per block: about SIM_BLOCK normals, at least one */
-    per = sim_product(B, d);
+    per = sim_product(B, d, "the normals of a replica step, B * d");
     if (per < 0) {
         return NULL;
     }
@@ -506,12 +530,12 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     if (R > replicas) {
         R = replicas;
     }
-    z = PyMem_RawMalloc((size_t)(R * per) * sizeof(double));
-    zsum = PyMem_RawMalloc((size_t)(R * d) * sizeof(double));
-    if (z == NULL || zsum == NULL) {
+    /* R per <= max(per, SIM_BLOCK) and R d <= R per: no overflow */
+    z = sim_alloc(R * per, sizeof(double), "normals (B * d per replica)");
+    zsum = z == NULL ? NULL : sim_alloc(R * d, sizeof(double), "sums");
+    if (zsum == NULL) {
         PyMem_RawFree(z);
-        PyMem_RawFree(zsum);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);
@@ -587,13 +611,12 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = PyMem_RawMalloc((size_t)B * sizeof(uint64_t));
-    grad = PyMem_RawMalloc((size_t)(p > 0 ? p : 1) * sizeof(double));
-    if (rows == NULL || grad == NULL) {
+    rows = sim_alloc(B, sizeof(uint64_t), "row numbers (B per batch)");
+    grad = rows == NULL ? NULL : sim_alloc(p, sizeof(double), "gradients");
+    if (grad == NULL) {
         PyMem_RawFree(perm);
         PyMem_RawFree(rows);
-        PyMem_RawFree(grad);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);
@@ -654,10 +677,10 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = PyMem_RawMalloc((size_t)B * sizeof(uint64_t));
+    rows = sim_alloc(B, sizeof(uint64_t), "row numbers (B per batch)");
     if (rows == NULL) {
         PyMem_RawFree(perm);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);

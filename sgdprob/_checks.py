@@ -3,6 +3,7 @@
 Each check returns the argument as NumPy wants it, or raises an exception
 whose message names the parameter, before any C loop runs.
 """
+import math
 import numbers
 
 import numpy as np
@@ -59,6 +60,29 @@ def whole_numbers(value, name, *, low):
     return arr.astype(np.int64)
 
 
+def broadcast_shape(shapes, described):
+    """np.broadcast_shapes(*shapes), or ValueError naming the operands.
+
+    `described` names them with their shapes. Shapes that broadcast to
+    more elements than NumPy can index are told apart from shapes that
+    do not broadcast at all: NumPy raises the same ValueError for both.
+    """
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        pass
+    dims = []
+    for k in range(1, max(len(s) for s in shapes) + 1):
+        sizes = {s[-k] for s in shapes if len(s) >= k} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"{described} do not broadcast")
+        dims.append(sizes.pop() if sizes else 1)
+    shape = tuple(reversed(dims))
+    raise ValueError(
+        f"{described} broadcast to {shape}, {math.prod(shape)} elements: "
+        f"too large for NumPy to index")
+
+
 def result_dtype(*arrays):
     """float32 if every array casts to it exactly, else float64: the loop
     NumPy's ufunc type resolution picks from float32 and float64 loops."""
@@ -78,4 +102,15 @@ def out_operand(out, count):
         out = out[0]
     if count > 1 and (not isinstance(out, tuple) or len(out) != count):
         raise ValueError(f"out must be a tuple of {count} arrays")
+    if count > 1:
+        # Two outputs in the same memory would overwrite each other,
+        # element by element, leaving a mixture of both results.
+        arrays = [(k, o) for k, o in enumerate(out)
+                  if isinstance(o, np.ndarray)]
+        for i, (k, a) in enumerate(arrays):
+            for m, b in arrays[i + 1:]:
+                if np.shares_memory(a, b):
+                    raise ValueError(
+                        f"out[{k}] and out[{m}] share memory; each "
+                        f"output needs an array of its own")
     return out

@@ -75,7 +75,12 @@ stderr : ndarray, shape (d, d)
 
 
 def _generator(rng):
-    return np.random.default_rng(rng)
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"rng must be None, a non-negative int, a SeedSequence or a "
+            f"Generator, not {rng!r}: {exc}") from None
 
 
 def _poll():
@@ -222,9 +227,13 @@ def batch_noise_cov(per_sample_grads, B, *, n_batches, replace=True,
     ------
     ValueError
         If `per_sample_grads` is not (n, d) or not finite, `B` or
-        `n_batches` is too small, or ``B > n`` without replacement.
+        `n_batches` is too small or not below 2**63, or ``B > n``
+        without replacement.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the `B` row numbers of a batch, or the batch means, do not
+        fit in memory.
 
     Notes
     -----
@@ -332,10 +341,13 @@ def sgd_quadratic(H, Sigma1, *, eta, B, steps, replicas, phi0=0.0,
     ------
     ValueError
         If a matrix is not square, symmetric or finite, `Sigma1` is not
-        positive semi-definite, a shape disagrees, or a count or `eta`
-        is not positive.
+        positive semi-definite, a shape disagrees, a count or `eta`
+        is not positive, or a count is not below 2**63.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the ``B d`` normals of one replica's step, or the states, do
+        not fit in memory.
 
     Warns
     -----
@@ -408,6 +420,10 @@ def _steps_of(time, dt):
     time = _quadratic.positive(time, "time")
     dt = _quadratic.positive(dt, "dt")
     ratio = time / dt
+    if not ratio < 2.0 ** 63:
+        raise ValueError(
+            f"time / dt = {ratio!r} steps is too many: the steps are "
+            f"counted in 64-bit integers, below 2**63")
     steps = round(ratio)
     if abs(ratio - steps) > _WHOLE_STEPS:
         raise ValueError(
@@ -465,8 +481,8 @@ def langevin(H, Sigma1, *, eta, B, time, dt, replicas, phi0=0.0, rng=None,
     ValueError
         If a matrix is not square, symmetric or finite, `Sigma1` is not
         positive semi-definite, a shape disagrees, a count, `eta`,
-        `time` or `dt` is not positive, or `time` is not a whole number
-        of steps `dt`.
+        `time` or `dt` is not positive, a count is not below 2**63, or
+        `time` is not a whole number (below 2**63) of steps `dt`.
     TypeError
         If an argument is not a number or array of numbers.
 
@@ -578,10 +594,14 @@ def sgd_least_squares(X, y, *, eta, B, steps, replicas, phi0=None,
     ------
     ValueError
         If `X` is not (n, p) with ``n, p >= 1``, `y` not (n,), an input
-        is not finite, a count or `eta` is not positive, a shape
-        disagrees, or ``B > n`` without replacement.
+        is not finite, a count or `eta` is not positive, a count is not
+        below 2**63, a shape disagrees, or ``B > n`` without
+        replacement.
     TypeError
         If an argument is not a number or array of numbers.
+    MemoryError
+        If the `B` row numbers of a batch, or the states, do not fit in
+        memory.
 
     Warns
     -----

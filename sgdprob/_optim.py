@@ -2,7 +2,8 @@
 import numpy as np
 
 from . import _gufuncs
-from ._checks import out_operand, real_array, result_dtype, whole_numbers
+from ._checks import (broadcast_shape, out_operand, real_array,
+                      result_dtype, whole_numbers)
 
 __all__ = ["rmsprop_step", "adam_step"]
 
@@ -42,11 +43,9 @@ def _param(value, name, *, low=None, finite=True):
 
 
 def _shapes(named):
-    try:
-        np.broadcast_shapes(*(a.shape for a in named.values()))
-    except ValueError:
-        shapes = ", ".join(f"{n} {a.shape}" for n, a in named.items())
-        raise ValueError(f"the shapes {shapes} do not broadcast") from None
+    shapes = ", ".join(f"{n} {a.shape}" for n, a in named.items())
+    broadcast_shape([a.shape for a in named.values()],
+                    f"the shapes {shapes}")
 
 
 _F8 = np.dtype(np.float64)
@@ -77,7 +76,7 @@ def rmsprop_step(phi, s, g, g2, *, eta, N, eps=1e-8, out=None):
         Added to ``sqrt(s')``, finite and ``>= 0``. Default 1e-8.
     out : tuple of two ndarrays, optional
         Where to write ``phi'`` and ``s'``; ``out=(phi, s)`` updates in
-        place.
+        place. The two must not share memory with each other.
 
     Returns
     -------
@@ -88,7 +87,8 @@ def rmsprop_step(phi, s, g, g2, *, eta, N, eps=1e-8, out=None):
     ------
     ValueError
         If `N` is below 1 or NaN, `eps` negative, `eta` or `eps` not
-        finite, the shapes do not broadcast or `out` is not a pair.
+        finite, the shapes do not broadcast, or `out` is not a pair of
+        arrays in separate memory.
     TypeError
         If an argument is not real.
 
@@ -150,7 +150,7 @@ def adam_step(phi, m, s, g, g2, t, *, eta, N_g, N_s, eps=1e-8, out=None):
         Added to ``sqrt(s')``, finite and ``>= 0``. Default 1e-8.
     out : tuple of three ndarrays, optional
         Where to write ``phi'``, ``m'`` and ``s'``; ``out=(phi, m, s)``
-        updates in place.
+        updates in place. No two of them may share memory.
 
     Returns
     -------
@@ -162,7 +162,8 @@ def adam_step(phi, m, s, g, g2, t, *, eta, N_g, N_s, eps=1e-8, out=None):
     ValueError
         If `t` is below 1 or not whole, a horizon is below 1 or NaN,
         `eps` is negative, `eta` or `eps` is not finite, the shapes do
-        not broadcast or `out` is not a triple.
+        not broadcast, or `out` is not a triple of arrays in separate
+        memory.
     TypeError
         If an argument is not real.
 

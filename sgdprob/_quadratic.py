@@ -48,8 +48,8 @@ def positive(value, name):
 
 
 def count(value, name, least=1):
-    """value as an int >= least: an integer, or a float with a whole
-    value."""
+    """value as an int in [least, 2**63): an integer, or a float with a
+    whole value (the C loops count in 64-bit integers)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (numbers.Real, np.ndarray)) or np.ndim(value) != 0:
         raise TypeError(f"{name} must be an integer, not {value!r}")
@@ -63,6 +63,8 @@ def count(value, name, least=1):
         n = int(x)
     if n < least:
         raise ValueError(f"{name} must be >= {least}; got {n}")
+    if n >= 2 ** 63:
+        raise ValueError(f"{name} must be below 2**63; got {n}")
     return n
 
 

@@ -3,7 +3,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from . import _gufuncs
-from ._checks import out_operand, real_array, result_dtype, whole_numbers
+from ._checks import (broadcast_shape, out_operand, real_array,
+                      result_dtype, whole_numbers)
 
 __all__ = ["leaky_sum", "ema", "warmup_mean"]
 
@@ -48,14 +49,11 @@ def _run(gufunc, x, params, axis, out):
         raise ValueError("x must have at least one dimension (the series)")
     axis = normalize_axis_index(axis, x.ndim)
     x_loop = x.shape[:axis] + x.shape[axis + 1:]
-    try:
-        loop = np.broadcast_shapes(x_loop, *(p.shape for p in params))
-    except ValueError:
-        names = ", ".join(f"{n} {p.shape}" for n, p in
-                          zip(("N", "initial", "start"), params))
-        raise ValueError(
-            f"{names} do not broadcast against the shape of x without "
-            f"axis {axis}, {x_loop}") from None
+    names = ", ".join(f"{n} {p.shape}" for n, p in
+                      zip(("N", "initial", "start"), params))
+    loop = broadcast_shape(
+        (x_loop,) + tuple(p.shape for p in params),
+        f"{names} and the shape of x without axis {axis}, {x_loop},")
     out_axis = axis - x.ndim
     if out is None:
         dtype = result_dtype(x)

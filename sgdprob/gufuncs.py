@@ -5,7 +5,13 @@ These are real ``np.ufunc`` objects written in C; their ``.signature`` and
 every ufunc convention (``out=``, ``axes=``, broadcasting of the loop
 dimensions, ``__array_ufunc__`` dispatch), and do no Python-side argument
 checking: an invalid parameter gives NaN and the floating-point invalid
-flag, as each docstring says. The functions of the same names in
+flag, as each docstring says. An output may share memory with an input:
+NumPy copies such an input first, except when it is the very same array
+as the output, which the loops then copy themselves. One case is beyond
+them: the very same array as input and output with ``axes=`` that place
+their core dimensions differently and leave two or more loop
+dimensions; NumPy then hands the loops parts of it in several calls,
+none of which sees the whole, so pass a copy as the input there. The functions of the same names in
 :mod:`sgdprob` check their arguments, choose the output layout and are the
 recommended interface.
 

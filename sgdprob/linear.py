@@ -36,7 +36,8 @@ import operator
 import numpy as np
 
 from . import _gufuncs
-from ._checks import out_operand, real_array, result_dtype
+from ._checks import (broadcast_shape, out_operand, real_array,
+                      result_dtype)
 
 __all__ = ["forward", "input_grad", "grad", "per_sample_grad", "grad2",
            "moments", "variance", "noise_scale", "NoiseScale"]
@@ -88,12 +89,9 @@ def _matrix(value, name, axes):
 
 
 def _leading(a, a_name, b, b_name):
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"the leading dimensions of {a_name} {a.shape[:-2]} and "
-            f"{b_name} {b.shape[:-2]} do not broadcast") from None
+    broadcast_shape([a.shape[:-2], b.shape[:-2]],
+                    f"the leading dimensions of {a_name} {a.shape[:-2]} "
+                    f"and {b_name} {b.shape[:-2]}")
 
 
 def _blas_size(n, what):
@@ -119,30 +117,11 @@ def _batch(x, ygrad, need, why):
 
 
 def _call(gufunc, inputs, out, count, dtype):
-    """``gufunc(*inputs, out=out, dtype=dtype)``, safe when an output
-    shares memory with an input.
-
-    A core writes parts of its output while it still reads its inputs,
-    and NumPy copies an overlapping operand only when it is not the very
-    same array; so such an output is filled from a temporary here.
-    """
-    out = out_operand(out, count)
-    outs = out if isinstance(out, tuple) else (out,)
-    if not any(o is not None and any(np.may_share_memory(o, a)
-                                     for a in inputs) for o in outs):
-        return gufunc(*inputs, out=out, dtype=dtype)
-    results = gufunc(*inputs, dtype=dtype)
-    results = results if isinstance(results, tuple) else (results,)
-    for o, r in zip(outs, results):
-        if o is None:
-            continue
-        if o.shape != r.shape:
-            raise ValueError(f"out has shape {o.shape}; the result has "
-                             f"{r.shape}")
-        np.copyto(o, r, casting="same_kind")
-    if count == 1:
-        return outs[0]
-    return tuple(r if o is None else o for o, r in zip(outs, results))
+    """``gufunc(*inputs, out=out, dtype=dtype)`` with `out` as the gufunc
+    wants it. An output may share memory with an input: NumPy copies
+    such an input first, and the loops copy one that is the very same
+    array as the output."""
+    return gufunc(*inputs, out=out_operand(out, count), dtype=dtype)
 
 
 def forward(W, x, *, out=None):
@@ -431,7 +410,9 @@ def moments(x, ygrad, *, out=None):
     ygrad : array_like, shape (..., B, J)
         Per-sample derivatives of the loss with respect to the outputs.
     out : tuple of two ndarrays, shape (..., J, I), optional
-        Where to write ``W.grad`` and ``W.grad2``.
+        Where to write ``W.grad`` and ``W.grad2``, two arrays that do not
+        share memory with each other (either may share memory with `x`
+        or `ygrad`).
 
     Returns
     -------
@@ -442,7 +423,8 @@ def moments(x, ygrad, *, out=None):
     ------
     ValueError
         If ``B = 0``, `x` and `ygrad` differ in ``B``, have fewer than
-        two dimensions, or their leading dimensions do not broadcast.
+        two dimensions, their leading dimensions do not broadcast, or
+        the two arrays of `out` share memory.
     TypeError
         If `x` or `ygrad` is not real.
 
