@@ -351,3 +351,307 @@ def test_the_leak_check_sees_the_smallest_leak():
                                      (arr,))
     assert after[0] - before[0] == CALLS
     assert growth["gc"] > GC_SLACK and growth["blocks"] > BLOCKS_SLACK
+
+
+# --- threads ----------------------------------------------------------------
+#
+# Inputs larger than NumPy's threshold for releasing the GIL around a loop
+# (500 elements), so that the threads really run the kernels at once.
+
+_T = np.random.default_rng(2026)
+TX = frozen(_T.standard_normal((16, 300)))       # 16 series
+TP = frozen(_T.uniform(0.5, 2.0, (16, 300)))     # second moments, > 0
+TW = frozen(_T.standard_normal((24, 40)))        # (J, I)
+TXB = frozen(_T.standard_normal((64, 40)))       # (B, I)
+TYG = frozen(_T.standard_normal((64, 24)))       # (B, J)
+TH = frozen(np.diag([0.5, 1.0, 2.0]))
+TS = frozen([[1.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+TLX = frozen(_T.standard_normal((40, 3)))
+TLY = frozen(_T.standard_normal(40))
+
+THREAD_KERNELS = {
+    "leaky_sum": lambda: sgdprob.leaky_sum(TX, 20.0),
+    "ema": lambda: sgdprob.ema(TX, [[5.0], [50.0]], axis=0),
+    "warmup_mean": lambda: sgdprob.warmup_mean(TX, 30.0, start=4),
+    "gufuncs.leaky_sum": lambda: gufuncs.leaky_sum(TX, 7.0, 1.0),
+    "gufuncs.ema": lambda: gufuncs.ema(TX, 7.0, 1.0),
+    "gufuncs.warmup_mean": lambda: gufuncs.warmup_mean(TX, 7.0, 1.0, 3),
+    "gufuncs.linear_forward": lambda: gufuncs.linear_forward(TW, TXB),
+    "gufuncs.linear_input_grad": lambda: gufuncs.linear_input_grad(TW, TYG),
+    "gufuncs.linear_grad": lambda: gufuncs.linear_grad(TXB, TYG),
+    "gufuncs.linear_per_sample_grad":
+        lambda: gufuncs.linear_per_sample_grad(TXB, TYG),
+    "gufuncs.linear_grad2": lambda: gufuncs.linear_grad2(TXB, TYG),
+    "gufuncs.linear_moments": lambda: gufuncs.linear_moments(TXB, TYG),
+    "gufuncs.linear_variance":
+        lambda: gufuncs.linear_variance(TXB, TYG, 1.0),
+    "gufuncs.rmsprop_step":
+        lambda: gufuncs.rmsprop_step(TX, TP, TX, TP, 0.1, 10.0, 1e-8),
+    "gufuncs.adam_step":
+        lambda: gufuncs.adam_step(TX, TX, TP, TX, TP, 5, 0.1, 10.0, 100.0,
+                                  1e-8),
+    "linear.forward": lambda: linear.forward(TW, TXB),
+    "linear.input_grad": lambda: linear.input_grad(TW, TYG),
+    "linear.grad": lambda: linear.grad(TXB, TYG),
+    "linear.per_sample_grad": lambda: linear.per_sample_grad(TXB, TYG),
+    "linear.grad2": lambda: linear.grad2(TXB.T.T, TYG[::-1]),
+    "linear.moments": lambda: linear.moments(TXB, TYG),
+    "linear.variance": lambda: linear.variance(TXB, TYG, ddof=1),
+    "linear.noise_scale": lambda: linear.noise_scale(TXB, TYG),
+    "rmsprop_step": lambda: sgdprob.rmsprop_step(TX, TP, TX, TP, eta=0.1,
+                                                 N=10.0),
+    "adam_step": lambda: sgdprob.adam_step(TX, TX, TP, TX, TP, 5, eta=0.1,
+                                           N_g=10.0, N_s=100.0),
+    "batch_noise_cov": lambda: sgdprob.batch_noise_cov(
+        TLX, 5, n_batches=300, replace=False, rng=11),
+    "sgd_quadratic": lambda: sgdprob.sgd_quadratic(
+        TH, TS, eta=0.1, B=4, steps=30, replicas=200, rng=12),
+    "langevin": lambda: sgdprob.langevin(
+        TH, TS, eta=0.1, B=4, time=1.0, dt=0.05, replicas=200, rng=13,
+        record_every=4),
+    "sgd_least_squares": lambda: sgdprob.sgd_least_squares(
+        TLX, TLY, eta=0.05, B=4, steps=50, replicas=20, rng=14),
+}
+
+THREADS = 8
+PASSES = 10          # over every kernel, in each thread
+
+
+def _arrays(result):
+    """A kernel's result as a tuple of ndarrays."""
+    if isinstance(result, tuple):
+        return tuple(np.asarray(r) for r in result)
+    return (np.asarray(result),)
+
+
+def _same_bits(a, b):
+    return len(a) == len(b) and all(
+        x.dtype == y.dtype and x.shape == y.shape
+        and x.tobytes() == y.tobytes() for x, y in zip(a, b))
+
+
+def _in_threads(target, count=THREADS):
+    """Run target(k) in count threads released together; re-raise the
+    first exception a thread met."""
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def run(k):
+        try:
+            barrier.wait()
+            target(k)
+        except BaseException as exc:        # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_threads_get_the_serial_results_bit_for_bit():
+    serial = {name: _arrays(f()) for name, f in THREAD_KERNELS.items()}
+    names = list(THREAD_KERNELS)
+    wrong = []
+    calls = [0] * THREADS
+
+    def work(k):
+        # every thread goes through all kernels, each from another one
+        order = names[k * 3 % len(names):] + names[:k * 3 % len(names)]
+        for _ in range(PASSES):
+            for name in order:
+                if not _same_bits(_arrays(THREAD_KERNELS[name]()),
+                                  serial[name]):
+                    wrong.append((k, name))
+                calls[k] += 1
+
+    _in_threads(work)
+    assert calls == [PASSES * len(names)] * THREADS
+    assert wrong == []
+    for a in (TX, TP, TW, TXB, TYG, TH, TS, TLX, TLY):
+        assert not a.flags.writeable
+
+
+SHARED_RUNS = {
+    "batch_noise_cov": lambda gen: sgdprob.batch_noise_cov(
+        TLX, 3, n_batches=50, rng=gen),
+    "sgd_quadratic": lambda gen: sgdprob.sgd_quadratic(
+        TH, TS, eta=0.1, B=2, steps=40, replicas=30, rng=gen,
+        record_every=3),
+    "langevin": lambda gen: sgdprob.langevin(
+        TH, TS, eta=0.1, B=2, time=2.0, dt=0.05, replicas=30, rng=gen,
+        record_every=7),
+    "sgd_least_squares": lambda gen: sgdprob.sgd_least_squares(
+        TLX, TLY, eta=0.05, B=3, steps=40, replicas=5, replace=False,
+        rng=gen, record_every=9),
+}
+
+
+@pytest.mark.parametrize("name", SHARED_RUNS)
+def test_runs_sharing_a_generator_take_whole_turns(name):
+    # A run holds the Generator's lock from its first draw to its last,
+    # over several calls of its C loop (record_every): runs from several
+    # threads on one Generator each draw a contiguous piece of its
+    # stream, so together they give the serial runs in some order.
+    run = SHARED_RUNS[name]
+    gen = np.random.default_rng(77)
+    serial = [_arrays(run(gen)) for _ in range(THREADS)]
+    end = gen.bit_generator.state
+    gen = np.random.default_rng(77)
+    got = [None] * THREADS
+
+    def work(k):
+        got[k] = _arrays(run(gen))
+
+    _in_threads(work)
+    unmatched = list(range(THREADS))
+    for result in got:
+        match = [i for i in unmatched if _same_bits(result, serial[i])]
+        assert match, "a run drew from the middle of another's stream"
+        unmatched.remove(match[0])
+    assert unmatched == []
+    assert gen.bit_generator.state == end
+
+
+def _count_during(run, stage):
+    """Run run() in a worker thread while this thread counts.
+
+    stage() tells where the run is: "before", "during" or "after", from
+    the data it is writing. Returns how many times the counter advanced
+    while this thread saw the run "during": only a run that lets go of
+    the GIL lets this thread see that at all, and the counter then
+    advances for as long as the run goes on.
+    """
+    barrier = threading.Barrier(2)
+    done = threading.Event()
+    errors = []
+
+    def work():
+        try:
+            barrier.wait()
+            run()
+        except BaseException as exc:        # reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    barrier.wait()
+    counter = during = 0
+    while not done.is_set():
+        counter += 1
+        if stage() == "during":
+            during += 1
+    worker.join()
+    if errors:
+        raise errors[0]
+    assert stage() == "after"
+    return during, counter
+
+
+def test_other_threads_run_during_a_long_gufunc_call():
+    # 4e7 values: the kernel takes a fraction of a second, writing the
+    # series one after the other
+    out = np.full((400, 100_000), np.nan)
+    x = np.broadcast_to(1.0, out.shape)
+
+    def stage():
+        first, last = out[0, 0], out[-1, -1]
+        if np.isnan(first):
+            return "before"
+        return "during" if np.isnan(last) else "after"
+
+    during, counter = _count_during(
+        lambda: gufuncs.ema(x, 10.0, 0.0, out=out), stage)
+    assert during >= 2, (during, counter)
+    np.testing.assert_array_equal(out[-1, :3], [0.1, 0.19, 0.271])
+
+
+@pytest.mark.skipif(_LIBC is None or not hasattr(_LIBC, "memset"),
+                    reason="needs the C library's memset")
+def test_the_counter_sees_a_call_only_if_it_lets_go_of_the_gil():
+    # memset called through ctypes.PyDLL keeps the GIL, through
+    # ctypes.CDLL lets go of it; both write the array front to back
+    out = np.full((400, 100_000), np.nan)
+
+    def stage():
+        first, last = out[0, 0], out[-1, -1]
+        if np.isnan(first):
+            return "before"
+        return "during" if np.isnan(last) else "after"
+
+    for dll, free in [(ctypes.PyDLL, False), (ctypes.CDLL, True)]:
+        out.fill(np.nan)
+        memset = dll(_LIBC._name).memset
+        memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+        during, counter = _count_during(
+            lambda: memset(out.ctypes.data, 0, out.nbytes), stage)
+        assert (during >= 2) if free else (during == 0), (dll, during)
+    assert not out.any()
+
+
+def _generator_stage(gen, end_state):
+    start = gen.bit_generator.state
+
+    def stage():
+        state = gen.bit_generator.state
+        if state == start:
+            return "before"
+        return "after" if state == end_state else "during"
+    return stage
+
+
+LONG_RUN_KW = dict(eta=0.1, B=1, steps=400, replicas=10_000)
+
+
+def test_other_threads_run_during_a_monte_carlo_run():
+    gen = np.random.default_rng(3)
+    expected = sgdprob.sgd_quadratic(1.0, 1.0, rng=gen, **LONG_RUN_KW)
+    end_state = gen.bit_generator.state
+    gen = np.random.default_rng(3)
+    result = []
+    during, counter = _count_during(
+        lambda: result.append(sgdprob.sgd_quadratic(1.0, 1.0, rng=gen,
+                                                    **LONG_RUN_KW)),
+        _generator_stage(gen, end_state))
+    assert during >= 2, (during, counter)
+    np.testing.assert_array_equal(result[0], expected)
+
+
+def test_a_run_in_the_main_thread_lets_other_threads_run():
+    # In the main thread the loop takes the GIL back now and then to
+    # check for signals; between those checks other threads run.
+    gen = np.random.default_rng(4)
+    expected = sgdprob.sgd_quadratic(1.0, 1.0, rng=gen, **LONG_RUN_KW)
+    end_state = gen.bit_generator.state
+    gen = np.random.default_rng(4)
+    stage = _generator_stage(gen, end_state)
+    counts = []
+    started = threading.Event()
+    stop = threading.Event()
+
+    def count():
+        counter = during = 0
+        started.set()
+        while not stop.is_set():
+            counter += 1
+            if stage() == "during":
+                during += 1
+        counts.append((during, counter))
+
+    counter_thread = threading.Thread(target=count)
+    counter_thread.start()
+    started.wait()
+    try:
+        assert threading.current_thread() is threading.main_thread()
+        result = sgdprob.sgd_quadratic(1.0, 1.0, rng=gen, **LONG_RUN_KW)
+    finally:
+        stop.set()
+        counter_thread.join()
+    during, counter = counts[0]
+    assert during >= 2, (during, counter)
+    np.testing.assert_array_equal(result, expected)
