@@ -655,3 +655,186 @@ def test_a_run_in_the_main_thread_lets_other_threads_run():
     during, counter = counts[0]
     assert during >= 2, (during, counter)
     np.testing.assert_array_equal(result, expected)
+
+
+# --- interrupts -------------------------------------------------------------
+#
+# The child starts a run that would take hours, in its main thread, and a
+# thread of it prints "running" once the Generator's state has moved: the
+# C loop is drawing. Then SIGINT arrives. The child prints the
+# time.monotonic() at which KeyboardInterrupt reached it; CLOCK_MONOTONIC
+# is one clock for every process of the machine, so that minus the time
+# the signal was sent is the latency. The child then checks that the
+# Generator's lock was let go, and makes a short run from a fixed seed,
+# whose result the parent checks.
+
+INTERRUPTED_RUNS = {
+    "sgd_quadratic": "sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=1, "
+                     "steps=10**9, replicas=1000, rng={rng})",
+    "sgd_quadratic_3d": "sgdprob.sgd_quadratic(np.diag([1.0, 2.0, 3.0]), "
+                        "np.eye(3), eta=0.1, B=2, steps=10**9, "
+                        "replicas=100, rng={rng})",
+    "langevin": "sgdprob.langevin(1.0, 1.0, eta=0.1, B=4, time=1e7, "
+                "dt=0.01, replicas=1000, rng={rng})",
+    "sgd_least_squares": "sgdprob.sgd_least_squares(np.eye(40, 3), "
+                         "np.ones(40), eta=0.1, B=4, steps=10**9, "
+                         "replicas=10, rng={rng})",
+    "batch_noise_cov": "sgdprob.batch_noise_cov(np.eye(40, 3), 10**6, "
+                       "n_batches=10**4, rng={rng})",
+    # one batch of 10**8 samples takes seconds to draw: the loop checks
+    # for signals within a batch too
+    "sgd_quadratic_huge_batch": "sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, "
+                                "B=10**8, steps=10**3, replicas=1, "
+                                "rng={rng})",
+    "sgd_least_squares_huge_batch": "sgdprob.sgd_least_squares("
+                                    "np.eye(40, 3), np.ones(40), eta=0.1, "
+                                    "B=10**8, steps=10**3, replicas=1, "
+                                    "rng={rng})",
+    "batch_noise_cov_huge_batch": "sgdprob.batch_noise_cov(np.eye(40, 3), "
+                                  "10**8, n_batches=10**3, rng={rng})",
+}
+
+SHORT_RUNS = {
+    "sgd_quadratic": "sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=1, "
+                     "steps=5, replicas=3, rng={rng})",
+    "sgd_quadratic_3d": "sgdprob.sgd_quadratic(np.diag([1.0, 2.0, 3.0]), "
+                        "np.eye(3), eta=0.1, B=2, steps=5, replicas=3, "
+                        "rng={rng})",
+    "langevin": "sgdprob.langevin(1.0, 1.0, eta=0.1, B=4, time=0.05, "
+                "dt=0.01, replicas=3, rng={rng})",
+    "sgd_least_squares": "sgdprob.sgd_least_squares(np.eye(40, 3), "
+                         "np.ones(40), eta=0.1, B=4, steps=5, replicas=3, "
+                         "rng={rng})",
+    "batch_noise_cov": "sgdprob.batch_noise_cov(np.eye(40, 3), 4, "
+                       "n_batches=5, rng={rng}).cov",
+}
+for _name in ["sgd_quadratic", "sgd_least_squares", "batch_noise_cov"]:
+    SHORT_RUNS[_name + "_huge_batch"] = SHORT_RUNS[_name]
+
+CHILD = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np
+    import sgdprob
+
+    gen = np.random.default_rng(0)
+    start = gen.bit_generator.state
+
+    def watch():
+        while gen.bit_generator.state == start:
+            time.sleep(0.001)
+        print("running", flush=True)
+
+    threading.Thread(target=watch, daemon=True).start()
+    print("starting", flush=True)
+    try:
+        {long}
+    except KeyboardInterrupt:
+        print("interrupted", repr(time.monotonic()), flush=True)
+    else:
+        print("finished", flush=True)
+        sys.exit(1)
+    assert gen.bit_generator.lock.acquire(blocking=False)
+    gen.bit_generator.lock.release()
+    print("result", {short}.tobytes().hex(), flush=True)
+""")
+
+# The loop checks for a signal every 2**22 units of work, tens of
+# milliseconds; a second leaves room for a machine busy with other work.
+LATENCY_LIMIT = 1.0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("name", INTERRUPTED_RUNS)
+def test_sigint_stops_a_long_run_within_a_second(name, tmp_path):
+    code = CHILD.format(long=INTERRUPTED_RUNS[name].format(rng="gen"),
+                        short=SHORT_RUNS[name].format(rng="7"))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline() == "starting\n", proc.stderr.read()
+        assert proc.stdout.readline() == "running\n", proc.stderr.read()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        word, caught = proc.stdout.readline().split()
+        assert word == "interrupted"
+        latency = float(caught) - sent
+        assert 0.0 < latency < LATENCY_LIMIT, latency
+        word, hexed = proc.stdout.readline().split()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    expected = eval(SHORT_RUNS[name].format(rng="7"),
+                    {"np": np, "sgdprob": sgdprob})
+    assert word == "result" and hexed == expected.tobytes().hex()
+
+
+
+# --- scratch memory of huge batches -----------------------------------------
+#
+# A batch is drawn in pieces of a few thousand normals or rows, so the
+# scratch memory of a run does not grow with B (one piece is 32 KiB; a
+# whole batch of 10**6 would be 8 MB), and the pieces give the numbers
+# one draw of the whole batch gives.
+
+HUGE_B = 10 ** 6
+SCRATCH_LIMIT = 1 << 20
+
+
+def _peak(run):
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("run", [
+    lambda: sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=HUGE_B, steps=2,
+                                  replicas=1, rng=0),
+    lambda: sgdprob.sgd_quadratic(np.eye(3), np.eye(3), eta=0.1,
+                                  B=HUGE_B // 3, steps=2, replicas=1, rng=0),
+    lambda: sgdprob.sgd_least_squares(np.eye(40, 3), np.ones(40), eta=0.1,
+                                      B=HUGE_B, steps=2, replicas=1, rng=0),
+    lambda: sgdprob.batch_noise_cov(np.eye(40, 3), HUGE_B, n_batches=2,
+                                    rng=0),
+], ids=["sgd_quadratic", "sgd_quadratic_3d", "sgd_least_squares",
+        "batch_noise_cov"])
+def test_scratch_does_not_grow_with_the_batch(run):
+    assert _peak(run) < SCRATCH_LIMIT
+
+
+def test_a_huge_batch_of_normals_is_the_one_numpy_draws():
+    # d = 3: pieces of 1365 samples; B = 3000 is two whole pieces and a
+    # part. The batch mean over 3000 normals: rounding of a few 3000 eps.
+    d, B, steps, replicas = 3, 3000, 3, 2
+    H = np.diag([0.5, 1.0, 2.0])
+    phi = sgdprob.sgd_quadratic(H, np.eye(3), eta=0.1, B=B, steps=steps,
+                                replicas=replicas, rng=5)
+    Z = np.random.default_rng(5).standard_normal((steps, replicas, B, d))
+    ref = np.zeros((replicas, d))
+    for k in range(steps):
+        ref = ref - 0.1 * (ref @ H + Z[k].mean(axis=1))
+    np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [4096, 4097, 10_000])
+def test_a_huge_batch_of_rows_is_the_one_numpy_draws(B):
+    X = np.random.default_rng(6).standard_normal((30, 2))
+    y = np.random.default_rng(7).standard_normal(30)
+    phi = sgdprob.sgd_least_squares(X, y, eta=0.1, B=B, steps=3,
+                                    replicas=2, rng=8)
+    rows = np.random.default_rng(8).integers(0, 30, size=(3, 2, B))
+    ref = np.zeros((2, 2))
+    for k in range(3):
+        for r in range(2):
+            xb, yb = X[rows[k, r]], y[rows[k, r]]
+            ref[r] -= 0.1 * ((xb @ ref[r] - yb)[:, None] * xb).mean(axis=0)
+    # sums of B terms of size about 10: rounding below B eps 10
+    np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-10)
+    cov, _ = sgdprob.batch_noise_cov(X, B, n_batches=4, rng=9)
+    rows = np.random.default_rng(9).integers(0, 30, size=(4, B))
+    means = X[rows].mean(axis=1)
+    np.testing.assert_allclose(cov, np.cov(means.T), rtol=0, atol=1e-12)
