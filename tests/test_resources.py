@@ -369,6 +369,9 @@ TH = frozen(np.diag([0.5, 1.0, 2.0]))
 TS = frozen([[1.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
 TLX = frozen(_T.standard_normal((40, 3)))
 TLY = frozen(_T.standard_normal(40))
+TX32, TXB32, TYG32 = (a.astype(np.float32) for a in (TX, TXB, TYG))
+for _a in (TX32, TXB32, TYG32):
+    _a.flags.writeable = False
 
 THREAD_KERNELS = {
     "leaky_sum": lambda: sgdprob.leaky_sum(TX, 20.0),
@@ -399,6 +402,9 @@ THREAD_KERNELS = {
     "linear.moments": lambda: linear.moments(TXB, TYG),
     "linear.variance": lambda: linear.variance(TXB, TYG, ddof=1),
     "linear.noise_scale": lambda: linear.noise_scale(TXB, TYG),
+    "ema float32": lambda: sgdprob.ema(TX32, 9.0),
+    "linear.moments float32": lambda: linear.moments(TXB32, TYG32),
+    "linear.variance float32": lambda: linear.variance(TXB32, TYG32),
     "rmsprop_step": lambda: sgdprob.rmsprop_step(TX, TP, TX, TP, eta=0.1,
                                                  N=10.0),
     "adam_step": lambda: sgdprob.adam_step(TX, TX, TP, TX, TP, 5, eta=0.1,
@@ -472,22 +478,22 @@ def test_threads_get_the_serial_results_bit_for_bit():
     _in_threads(work)
     assert calls == [PASSES * len(names)] * THREADS
     assert wrong == []
-    for a in (TX, TP, TW, TXB, TYG, TH, TS, TLX, TLY):
+    for a in (TX, TP, TW, TXB, TYG, TH, TS, TLX, TLY, TX32, TXB32, TYG32):
         assert not a.flags.writeable
 
 
 SHARED_RUNS = {
     "batch_noise_cov": lambda gen: sgdprob.batch_noise_cov(
-        TLX, 3, n_batches=50, rng=gen),
+        TLX, 30, n_batches=20_000, rng=gen),
     "sgd_quadratic": lambda gen: sgdprob.sgd_quadratic(
-        TH, TS, eta=0.1, B=2, steps=40, replicas=30, rng=gen,
+        TH, TS, eta=0.1, B=2, steps=60, replicas=3000, rng=gen,
         record_every=3),
     "langevin": lambda gen: sgdprob.langevin(
-        TH, TS, eta=0.1, B=2, time=2.0, dt=0.05, replicas=30, rng=gen,
-        record_every=7),
+        TH, TS, eta=0.1, B=2, time=3.0, dt=0.05, replicas=6000, rng=gen,
+        record_every=3),
     "sgd_least_squares": lambda gen: sgdprob.sgd_least_squares(
-        TLX, TLY, eta=0.05, B=3, steps=40, replicas=5, replace=False,
-        rng=gen, record_every=9),
+        TLX, TLY, eta=0.05, B=3, steps=60, replicas=2000, replace=False,
+        rng=gen, record_every=3),
 }
 
 
@@ -569,7 +575,8 @@ def test_other_threads_run_during_a_long_gufunc_call():
     during, counter = _count_during(
         lambda: gufuncs.ema(x, 10.0, 0.0, out=out), stage)
     assert during >= 2, (during, counter)
-    np.testing.assert_array_equal(out[-1, :3], [0.1, 0.19, 0.271])
+    np.testing.assert_allclose(out[-1, :3], [0.1, 0.19, 0.271],
+                               rtol=1e-15)
 
 
 @pytest.mark.skipif(not hasattr(_LIBC, "memset"),
