@@ -359,16 +359,16 @@ def test_the_leak_check_sees_the_smallest_leak():
 # Inputs larger than NumPy's threshold for releasing the GIL around a loop
 # (500 elements), so that the threads really run the kernels at once.
 
-_T = np.random.default_rng(2026)
-TX = frozen(_T.standard_normal((16, 300)))       # 16 series
-TP = frozen(_T.uniform(0.5, 2.0, (16, 300)))     # second moments, > 0
-TW = frozen(_T.standard_normal((24, 40)))        # (J, I)
-TXB = frozen(_T.standard_normal((64, 40)))       # (B, I)
-TYG = frozen(_T.standard_normal((64, 24)))       # (B, J)
+_DRAW = np.random.default_rng(2026)
+TX = frozen(_DRAW.standard_normal((16, 300)))       # 16 series
+TP = frozen(_DRAW.uniform(0.5, 2.0, (16, 300)))     # second moments, > 0
+TW = frozen(_DRAW.standard_normal((24, 40)))        # (J, I)
+TXB = frozen(_DRAW.standard_normal((64, 40)))       # (B, I)
+TYG = frozen(_DRAW.standard_normal((64, 24)))       # (B, J)
 TH = frozen(np.diag([0.5, 1.0, 2.0]))
 TS = frozen([[1.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
-TLX = frozen(_T.standard_normal((40, 3)))
-TLY = frozen(_T.standard_normal(40))
+TLX = frozen(_DRAW.standard_normal((40, 3)))
+TLY = frozen(_DRAW.standard_normal(40))
 TX32, TXB32, TYG32 = (a.astype(np.float32) for a in (TX, TXB, TYG))
 for _a in (TX32, TXB32, TYG32):
     _a.flags.writeable = False
