@@ -48,6 +48,9 @@
  * raised, the kernel stops between two blocks of work and returns NULL
  * with that exception (KeyboardInterrupt). The state arrays then hold a
  * partly advanced run. In other threads the loop never takes the GIL.
+ * A batch larger than SIM_BLOCK normals or rows is drawn and summed in
+ * pieces of about SIM_BLOCK, with a check between two pieces: the time
+ * to stop and the scratch memory do not grow with B.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -122,8 +125,43 @@ sim_poll(sim_gil *g, npy_intp units)
 /* ------------------------------------------------------------------ */
 
 /*
+ * zsum[j] = sum_b z_b[j] for one replica's B samples of d normals, drawn
+ * C samples at a time (the same normals, summed in the same order, as one
+ * draw of all B) so that the scratch stays at C d doubles and the loop
+ * checks for signals between two pieces however large B is.
+ */
+static int
+sim_sum_samples(bitgen_t *bg,
+                npy_intp d,
+                npy_intp B,             /* samples to sum */
+                npy_intp C,             /* samples per draw */
+                double *restrict z,     /* scratch, C d doubles */
+                double *restrict zsum,  /* (d,) the sums */
+                sim_gil *gil)
+{
+    for (npy_intp b0 = 0; b0 < B; b0 += C) {
+        npy_intp nb = B - b0 < C ? B - b0 : C;
+
+        random_standard_normal_fill(bg, nb * d, z);
+        for (npy_intp j = 0; j < d; j++) {
+            double s = b0 == 0 ? z[j] : zsum[j] + z[j];
+
+            for (npy_intp b = 1; b < nb; b++) {
+                s += z[b * d + j];
+            }
+            zsum[j] = s;
+        }
+        if (sim_poll(gil, nb * d) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
  * d = 1: psi[r] <- a psi[r] + m (z_1 + ... + z_B), a block of R
- * replicas at a time.
+ * replicas at a time; with B > C one replica at a time (R = 1), its
+ * normals C at a time.
  */
 static int
 sim_gaussian_1d(bitgen_t *bg,       /* the bit generator, lock held */
@@ -134,10 +172,22 @@ sim_gaussian_1d(bitgen_t *bg,       /* the bit generator, lock held */
                 npy_intp replicas,
                 npy_intp steps,
                 npy_intp R,         /* replicas per block */
-                double *z,          /* scratch, R B doubles */
+                npy_intp C,         /* normals per draw when B > C */
+                double *z,          /* scratch, R B or C doubles */
                 sim_gil *gil)
 {
     for (npy_intp t = 0; t < steps; t++) {
+        if (B > C) {
+            for (npy_intp r = 0; r < replicas; r++) {
+                double s = 0.0;        /* set by the first draw */
+
+                if (sim_sum_samples(bg, 1, B, C, z, &s, gil) < 0) {
+                    return -1;
+                }
+                psi[r] = a * psi[r] + m * s;
+            }
+            continue;
+        }
         for (npy_intp r0 = 0; r0 < replicas; r0 += R) {
             npy_intp nr = replicas - r0 < R ? replicas - r0 : R;
             double *p = psi + r0;
@@ -229,7 +279,8 @@ sim_row_update(double ai,                   /* decay of coordinate i */
  * d > 1: psi[i][r] <- a[i] psi[i][r] + sum_j M[i][j] zsum[j][r],
  * zsum[j][r] = sum_b z[r][b][j]. A block of R replicas at a time: its
  * normals are drawn in (r, b, j) order, summed over b into zsum laid out
- * (j, r), so the product with M runs along r and vectorises.
+ * (j, r), so the product with M runs along r and vectorises. With B > C
+ * a block is one replica (R = 1), its samples drawn C at a time.
  */
 SIM_CLONES static int
 sim_gaussian_nd(bitgen_t *bg,
@@ -241,7 +292,8 @@ sim_gaussian_nd(bitgen_t *bg,
                 npy_intp replicas,
                 npy_intp steps,
                 npy_intp R,                 /* replicas per block */
-                double *restrict z,         /* scratch, R B d doubles */
+                npy_intp C,                 /* samples per draw, B > C */
+                double *restrict z,         /* scratch, R B d or C d */
                 double *restrict zsum,      /* scratch, d R doubles */
                 sim_gil *gil)
 {
@@ -249,30 +301,37 @@ sim_gaussian_nd(bitgen_t *bg,
         for (npy_intp r0 = 0; r0 < replicas; r0 += R) {
             npy_intp nr = replicas - r0 < R ? replicas - r0 : R;
 
-            random_standard_normal_fill(bg, nr * B * d, z);
-
-            if (B == 1) {
-                /* a transpose: read down the columns of z, write rows */
-                for (npy_intp j = 0; j < d; j++) {
-                    const double *restrict zj = z + j;
-                    double *restrict out = zsum + j * R;
-
-                    for (npy_intp r = 0; r < nr; r++) {
-                        out[r] = zj[r * d];
-                    }
+            if (B > C) {
+                if (sim_sum_samples(bg, d, B, C, z, zsum, gil) < 0) {
+                    return -1;
                 }
             }
             else {
-                for (npy_intp r = 0; r < nr; r++) {
-                    const double *restrict zr = z + r * B * d;
+                random_standard_normal_fill(bg, nr * B * d, z);
 
+                if (B == 1) {
+                    /* a transpose: down the columns of z, along rows */
                     for (npy_intp j = 0; j < d; j++) {
-                        double s = zr[j];
+                        const double *restrict zj = z + j;
+                        double *restrict out = zsum + j * R;
 
-                        for (npy_intp b = 1; b < B; b++) {
-                            s += zr[b * d + j];
+                        for (npy_intp r = 0; r < nr; r++) {
+                            out[r] = zj[r * d];
                         }
-                        zsum[j * R + r] = s;
+                    }
+                }
+                else {
+                    for (npy_intp r = 0; r < nr; r++) {
+                        const double *restrict zr = z + r * B * d;
+
+                        for (npy_intp j = 0; j < d; j++) {
+                            double s = zr[j];
+
+                            for (npy_intp b = 1; b < B; b++) {
+                                s += zr[b * d + j];
+                            }
+                            zsum[j * R + r] = s;
+                        }
                     }
                 }
             }
@@ -281,7 +340,7 @@ sim_gaussian_nd(bitgen_t *bg,
                 sim_row_update(a[i], M + i * d, d, zsum, R,
                                psi + i * replicas + r0, nr);
             }
-            if (sim_poll(gil, nr * (B * d + d * d)) < 0) {
+            if (sim_poll(gil, nr * (B > C ? 0 : B * d) + nr * d * d) < 0) {
                 return -1;
             }
         }
@@ -334,6 +393,9 @@ sim_rows(bitgen_t *bg,
 /*
  * SGD on least squares, phi is (replicas, p):
  *     phi[r] <- phi[r] - (eta / B) sum_b (X[k_b] . phi[r] - y[k_b]) X[k_b]
+ * With replacement the B rows are drawn and summed C at a time (the same
+ * rows as one draw of B), so the scratch and the work between two checks
+ * for a signal stay bounded however large B is; without, B <= n.
  */
 static int
 sim_least_squares(bitgen_t *bg,
@@ -347,8 +409,9 @@ sim_least_squares(bitgen_t *bg,
                   double *phi,          /* (replicas, p) state */
                   npy_intp replicas,
                   npy_intp steps,
+                  npy_intp C,           /* rows per draw; B without */
                   npy_intp *perm,       /* scratch, (n,) 0 .. n-1 */
-                  uint64_t *rows,       /* scratch, (B,) */
+                  uint64_t *rows,       /* scratch, (C,) */
                   double *grad,         /* scratch, (p,) */
                   sim_gil *gil)
 {
@@ -358,34 +421,39 @@ sim_least_squares(bitgen_t *bg,
         for (npy_intp r = 0; r < replicas; r++) {
             double *ph = phi + r * p;
 
-            sim_rows(bg, n, B, replace, perm, rows);
-
             memset(grad, 0, (size_t)p * sizeof(double));
-            for (npy_intp b = 0; b < B; b++) {
-                const double *x = X + (npy_intp)rows[b] * p;
-                double res = 0.0;
+            for (npy_intp b0 = 0; b0 < B; b0 += C) {
+                npy_intp nb = B - b0 < C ? B - b0 : C;
 
-                for (npy_intp j = 0; j < p; j++) {
-                    res += x[j] * ph[j];
+                sim_rows(bg, n, nb, replace, perm, rows);
+                for (npy_intp b = 0; b < nb; b++) {
+                    const double *x = X + (npy_intp)rows[b] * p;
+                    double res = 0.0;
+
+                    for (npy_intp j = 0; j < p; j++) {
+                        res += x[j] * ph[j];
+                    }
+                    res -= y[rows[b]];
+                    for (npy_intp j = 0; j < p; j++) {
+                        grad[j] += res * x[j];
+                    }
                 }
-                res -= y[rows[b]];
-                for (npy_intp j = 0; j < p; j++) {
-                    grad[j] += res * x[j];
+                if (sim_poll(gil, 2 * nb * p + nb) < 0) {
+                    return -1;
                 }
             }
             for (npy_intp j = 0; j < p; j++) {
                 ph[j] -= scale * grad[j];
-            }
-
-            if (sim_poll(gil, 2 * B * p + B) < 0) {
-                return -1;
             }
         }
     }
     return 0;
 }
 
-/* out[k] = (1/B) sum_b G[k_b] for every batch k, out is (batches, d). */
+/*
+ * out[k] = (1/B) sum_b G[k_b] for every batch k, out is (batches, d);
+ * rows drawn C at a time as in sim_least_squares.
+ */
 static int
 sim_batch_means(bitgen_t *bg,
                 const double *G,        /* (n, d) rows to average */
@@ -395,32 +463,43 @@ sim_batch_means(bitgen_t *bg,
                 int replace,
                 double *out,            /* (batches, d) */
                 npy_intp batches,
+                npy_intp C,             /* rows per draw; B without */
                 npy_intp *perm,         /* scratch, (n,) 0 .. n-1 */
-                uint64_t *rows,         /* scratch, (B,) */
+                uint64_t *rows,         /* scratch, (C,) */
                 sim_gil *gil)
 {
     for (npy_intp k = 0; k < batches; k++) {
         double *o = out + k * d;
 
-        sim_rows(bg, n, B, replace, perm, rows);
-
         memset(o, 0, (size_t)d * sizeof(double));
-        for (npy_intp b = 0; b < B; b++) {
-            const double *g = G + (npy_intp)rows[b] * d;
+        for (npy_intp b0 = 0; b0 < B; b0 += C) {
+            npy_intp nb = B - b0 < C ? B - b0 : C;
 
-            for (npy_intp j = 0; j < d; j++) {
-                o[j] += g[j];
+            sim_rows(bg, n, nb, replace, perm, rows);
+            for (npy_intp b = 0; b < nb; b++) {
+                const double *g = G + (npy_intp)rows[b] * d;
+
+                for (npy_intp j = 0; j < d; j++) {
+                    o[j] += g[j];
+                }
+            }
+            if (sim_poll(gil, nb * d + nb) < 0) {
+                return -1;
             }
         }
         for (npy_intp j = 0; j < d; j++) {
             o[j] /= (double)B;
         }
-
-        if (sim_poll(gil, B * d + B) < 0) {
-            return -1;
-        }
     }
     return 0;
+}
+
+/* Rows drawn at a time: B without replacement (a partial shuffle of
+ * B <= n rows), at most SIM_BLOCK with. */
+static npy_intp
+sim_rows_per_draw(npy_intp B, int replace)
+{
+    return replace && B > SIM_BLOCK ? SIM_BLOCK : B;
 }
 
 /* ------------------------------------------------------------------ */
@@ -474,19 +553,6 @@ sim_array(PyObject *obj,
         }
     }
     return arr;
-}
-
-/* n * m, or -1 with MemoryError naming what if it would not fit in
- * npy_intp. */
-static npy_intp
-sim_product(npy_intp n, npy_intp m, const char *what)
-{
-    if (n < 0 || m < 0 || (m > 0 && n > NPY_MAX_INTP / m)) {
-        PyErr_Format(PyExc_MemoryError, "%s = %zd * %zd do not fit in "
-                     "memory", what, (Py_ssize_t)n, (Py_ssize_t)m);
-        return -1;
-    }
-    return n * m;
 }
 
 static int
@@ -545,7 +611,7 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     PyObject *capsule, *a_obj, *M_obj, *psi_obj;
     PyArrayObject *a_arr, *M_arr, *psi_arr;
     Py_ssize_t B, steps;
-    npy_intp d, replicas, per, R, shape[2];
+    npy_intp d, replicas, C, R, zlen, shape[2];
     bitgen_t *bg;
     double *z, *zsum;
     sim_gil gil;
@@ -579,17 +645,27 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
         Py_RETURN_NONE;
     }
 
-    /* R replicas per block: about SIM_BLOCK normals, at least one */
-    per = sim_product(B, d, "the normals of a replica step, B * d");
-    if (per < 0) {
-        return NULL;
+    /* C samples per draw: about SIM_BLOCK normals, at least one
+     * sample. When a replica's B samples fit in one draw, R replicas
+     * per block, about SIM_BLOCK normals; else one replica per block,
+     * its samples C at a time. Either way the scratch is about SIM_BLOCK
+     * doubles (d if d is larger), whatever B is. */
+    C = d >= SIM_BLOCK ? 1 : SIM_BLOCK / d;
+    if (B > C) {
+        R = 1;
+        zlen = C * d;
     }
-    R = per >= SIM_BLOCK ? 1 : SIM_BLOCK / per;
-    if (R > replicas) {
-        R = replicas;
+    else {
+        R = SIM_BLOCK / (B * d);
+        if (R > replicas) {
+            R = replicas;
+        }
+        if (R < 1) {
+            R = 1;
+        }
+        zlen = R * B * d;
     }
-    /* R per <= max(per, SIM_BLOCK) and R d <= R per: no overflow */
-    z = sim_alloc(R * per, sizeof(double), "normals (B * d per replica)");
+    z = sim_alloc(zlen, sizeof(double), "normals");
     zsum = z == NULL ? NULL : sim_alloc(R * d, sizeof(double), "sums");
     if (zsum == NULL) {
         PyMem_RawFree(z);
@@ -601,13 +677,13 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
         err = sim_gaussian_1d(bg, *(double *)PyArray_DATA(a_arr),
                               *(double *)PyArray_DATA(M_arr), B,
                               (double *)PyArray_DATA(psi_arr), replicas,
-                              steps, R, z, &gil);
+                              steps, R, C, z, &gil);
     }
     else {
         err = sim_gaussian_nd(bg, (const double *)PyArray_DATA(a_arr),
                               (const double *)PyArray_DATA(M_arr), d, B,
                               (double *)PyArray_DATA(psi_arr), replicas,
-                              steps, R, z, zsum, &gil);
+                              steps, R, C, z, zsum, &gil);
     }
     sim_acquire(&gil);
 
@@ -627,7 +703,7 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     Py_ssize_t B, steps;
     double eta;
     int replace, poll, err;
-    npy_intp n, p, replicas, shape[2];
+    npy_intp n, p, replicas, C, shape[2];
     npy_intp *perm = NULL;
     uint64_t *rows;
     double *grad;
@@ -669,7 +745,8 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = sim_alloc(B, sizeof(uint64_t), "row numbers (B per batch)");
+    C = sim_rows_per_draw(B, replace);
+    rows = sim_alloc(C, sizeof(uint64_t), "row numbers");
     grad = rows == NULL ? NULL : sim_alloc(p, sizeof(double), "gradients");
     if (grad == NULL) {
         PyMem_RawFree(perm);
@@ -681,7 +758,7 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     err = sim_least_squares(bg, (const double *)PyArray_DATA(X_arr),
                             (const double *)PyArray_DATA(y_arr), n, p, eta,
                             B, replace, (double *)PyArray_DATA(phi_arr),
-                            replicas, steps, perm, rows, grad, &gil);
+                            replicas, steps, C, perm, rows, grad, &gil);
     sim_acquire(&gil);
 
     PyMem_RawFree(perm);
@@ -700,7 +777,7 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     PyArrayObject *G_arr, *out_arr;
     Py_ssize_t B;
     int replace, poll, err;
-    npy_intp n, d, batches, shape[2];
+    npy_intp n, d, batches, C, shape[2];
     npy_intp *perm = NULL;
     uint64_t *rows;
     bitgen_t *bg;
@@ -735,7 +812,8 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = sim_alloc(B, sizeof(uint64_t), "row numbers (B per batch)");
+    C = sim_rows_per_draw(B, replace);
+    rows = sim_alloc(C, sizeof(uint64_t), "row numbers");
     if (rows == NULL) {
         PyMem_RawFree(perm);
         return NULL;
@@ -744,7 +822,7 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     sim_release(&gil, poll);
     err = sim_batch_means(bg, (const double *)PyArray_DATA(G_arr), n, d, B,
                           replace, (double *)PyArray_DATA(out_arr), batches,
-                          perm, rows, &gil);
+                          C, perm, rows, &gil);
     sim_acquire(&gil);
 
     PyMem_RawFree(perm);
