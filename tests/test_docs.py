@@ -87,3 +87,24 @@ def test_public_functions_have_numpydoc_sections():
     for name in ["leaky_sum", "ema", "warmup_mean"]:
         g = getattr(sgdprob.gufuncs, name)
         assert g.__doc__.startswith(name + "(")
+
+
+def test_running_average_rounding_example_in_notes():
+    # The Notes of the running averages bound the kernel's distance from
+    # a plain loop by 40 u A_t, about 4.4e-15 min(t, N) relative, and
+    # work one example through: 10**5 ones at N = 1e6.
+    n, N = 10 ** 5, 1e6
+    kernel = sgdprob.leaky_sum(np.ones(n), N)
+    loop, A = running("leaky_sum", np.ones(n), N)
+    rel = abs(kernel[-1] / loop[-1] - 1)
+    bound = tolerance(loop, A, np.float64)[-1] / loop[-1]
+    assert rel <= bound <= 40 * 2.0 ** -53 * min(n, N)
+    # the plain loop against the exact sum of the float64 geometric series
+    a = 1.0 - 1.0 / N
+    exact = -np.expm1(n * np.log(a)) / (1.0 - a)   # within ~10 u of it
+    assert abs(loop[-1] / exact - 1) < 1e-14
+    doc = sgdprob.leaky_sum.__doc__
+    assert f"the bound is {bound:.1e} there" in doc
+    assert f"``4.4e-15 * min(t, N)``" in doc
+    for f in (sgdprob.ema, sgdprob.warmup_mean):
+        assert "``40 * 2**-53 * A_t``" in f.__doc__
