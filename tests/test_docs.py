@@ -40,7 +40,12 @@ def test_readme_python_blocks_run():
     fit = np.linalg.lstsq(inputs, target, rcond=None)[0]
     mse = np.mean((inputs @ env["W"][0] - target) ** 2)
     best = np.mean((inputs @ fit - target) ** 2)
-    assert best <= mse < 1.2 * best
+    start = np.mean(target ** 2)
+    # RMSProp's steps of about eta = 0.1 per coordinate leave it within
+    # 1 % of the minimum, and the comment prints the three numbers
+    assert best <= mse < 1.01 * best
+    assert (f"# mean squared error: {start:.0f} at W = 0, now {mse:.0f}; "
+            f"least squares gives {best:.0f}") in text
     # the Langevin block: the paths of every B agree to rounding (16 u
     # of a path of size well below 1, see sgdprob/_report_langevin.py),
     # and the SGD variances it prints are within 5 standard errors of the
