@@ -38,7 +38,7 @@ _ROUNDING_RULE = """\
     recent ``|y|``, so for an output of steady size the relative
     difference is up to about ``4.4e-15 * min(t, N)``. For example,
     ``leaky_sum`` of 10**5 ones at ``N = 1e6`` is 3.5e-13 (relative)
-    from the plain loop, which is within 3.3e-16 of the exact value of
+    from the plain loop, which is within 2.3e-16 of the exact value of
     the float64 recurrence; the bound is 2.2e-10 there. This is of the
     order of the horizon error above: against the recurrence with the
     exact ``N``, the kernel and the plain loop are equally accurate

@@ -2,6 +2,7 @@
 and give what they say."""
 import doctest
 import re
+from decimal import Decimal, getcontext
 
 import numpy as np
 import pytest
@@ -104,12 +105,22 @@ def test_running_average_rounding_example_in_notes():
     rel = abs(kernel[-1] / loop[-1] - 1)
     bound = tolerance(loop, A, np.float64)[-1] / loop[-1]
     assert rel <= bound <= 40 * 2.0 ** -53 * min(n, N)
-    # the plain loop against the exact sum of the float64 geometric series
-    a = 1.0 - 1.0 / N
-    exact = -np.expm1(n * np.log(a)) / (1.0 - a)   # within ~10 u of it
-    assert abs(loop[-1] / exact - 1) < 1e-14
+    # the figures of the example, against the float64 recurrence (the
+    # rounded a) and the recurrence with the exact N, in 50 digits
+    getcontext().prec = 50
+    a = Decimal(1.0 - 1.0 / N)
+    rounded_a = (1 - a ** n) / (1 - a)
+    exact_N = Decimal(N) * (1 - (1 - 1 / Decimal(N)) ** n)
+
+    def rel_to(v, ref):
+        return float(abs(Decimal(float(v)) / ref - 1))
+
     doc = sgdprob.leaky_sum.__doc__
     assert f"the bound is {bound:.1e} there" in doc
+    assert f"of 10**5 ones at ``N = 1e6`` is {rel:.1e} (relative)" in doc
+    assert f"within {rel_to(loop[-1], rounded_a):.1e} of the exact" in doc
+    assert (f"({rel_to(kernel[-1], exact_N):.1e} and "
+            f"{rel_to(loop[-1], exact_N):.1e} in that example)") in doc
     assert f"``4.4e-15 * min(t, N)``" in doc
     for f in (sgdprob.ema, sgdprob.warmup_mean):
         assert "``40 * 2**-53 * A_t``" in f.__doc__
