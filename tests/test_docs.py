@@ -2,7 +2,7 @@
 and give what they say."""
 import doctest
 import re
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -107,20 +107,21 @@ def test_running_average_rounding_example_in_notes():
     assert rel <= bound <= 40 * 2.0 ** -53 * min(n, N)
     # the figures of the example, against the float64 recurrence (the
     # rounded a) and the recurrence with the exact N, in 50 digits
-    getcontext().prec = 50
-    a = Decimal(1.0 - 1.0 / N)
-    rounded_a = (1 - a ** n) / (1 - a)
-    exact_N = Decimal(N) * (1 - (1 - 1 / Decimal(N)) ** n)
-
-    def rel_to(v, ref):
-        return float(abs(Decimal(float(v)) / ref - 1))
+    with localcontext() as ctx:
+        ctx.prec = 50
+        a = Decimal(1.0 - 1.0 / N)
+        rounded_a = (1 - a ** n) / (1 - a)
+        exact_N = Decimal(N) * (1 - (1 - 1 / Decimal(N)) ** n)
+        rel_loop = float(abs(Decimal(loop[-1]) / rounded_a - 1))
+        rel_kernel_N = float(abs(Decimal(kernel[-1]) / exact_N - 1))
+        rel_loop_N = float(abs(Decimal(loop[-1]) / exact_N - 1))
 
     doc = sgdprob.leaky_sum.__doc__
     assert f"the bound is {bound:.1e} there" in doc
     assert f"of 10**5 ones at ``N = 1e6`` is {rel:.1e} (relative)" in doc
-    assert f"within {rel_to(loop[-1], rounded_a):.1e} of the exact" in doc
-    assert (f"({rel_to(kernel[-1], exact_N):.1e} and "
-            f"{rel_to(loop[-1], exact_N):.1e} in that example)") in doc
+    assert f"within {rel_loop:.1e} of the exact" in doc
+    assert (f"({rel_kernel_N:.1e} and {rel_loop_N:.1e} in that "
+            f"example)") in doc
     assert f"``4.4e-15 * min(t, N)``" in doc
     for f in (sgdprob.ema, sgdprob.warmup_mean):
         assert "``40 * 2**-53 * A_t``" in f.__doc__
