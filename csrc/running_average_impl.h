@@ -62,7 +62,10 @@ RA_FN(ra_warm_plain)(npy_intp n,        /* steps */
  * which does not depend on the previous block, and then adds the carried
  * state:  y_k = z_k + a^(k+1) y.  Only that last multiply-add is on the
  * chain from block to block. The result differs from the plain loop by
- * rounding only: a few units in the last place of sum |terms|.
+ * rounding only, but the rounded powers a^(k+1) act on every block like
+ * a slightly different a, so the differences build up over the horizon:
+ * at most 40 u A_t, A_t the recurrence on absolute values with |y_{t-1}|
+ * added in, about min(t, N) |y| (tests/reference.py).
  * x and y may be the same array (every block is read before it is
  * written).
  */

@@ -210,7 +210,8 @@ def batch_noise_cov(per_sample_grads, B, *, n_batches, replace=True,
     B : int
         Batch size, >= 1; at most ``n`` without replacement.
     n_batches : int
-        Minibatches to draw, >= 2.
+        Minibatches to draw, >= 2 (a covariance needs two). `stderr` is
+        meaningful only from about 100 batches on (see Notes).
     replace : bool, optional
         Draw the rows of a batch with replacement (True, the default) or
         as B distinct rows. The batches are independent either way.
@@ -249,7 +250,15 @@ def batch_noise_cov(per_sample_grads, B, *, n_batches, replace=True,
     `stderr` treats the products ``(m_k[i] - mbar[i]) (m_k[j] -
     mbar[j])`` of the K batch means ``m_k`` as K independent values and
     gives the standard error of their mean: ``sqrt(var / K)``, the usual
-    estimate for large K.
+    estimate for large K. For small K it means little: at ``K = 2``
+    the two deviations are opposite, every product is the same and
+    `stderr` is 0 up to rounding, and below about ``K = 30`` it is
+    biased low (by about a quarter at ``K = 10``). It is itself a
+    random estimate: for normal batch means its relative spread is
+    about ``sqrt(3.5 / K)`` on the diagonal and ``sqrt(2 / K)`` off it
+    (from the fourth moments of a normal), so from ``K = 100`` on it
+    is good to about 20 %, and a test at five standard errors wants K
+    of a thousand or more.
 
     Rows are drawn as in :func:`sgd_least_squares`: with replacement,
     batch k is ``rng.integers(0, n, size=B)`` in turn; without, a

@@ -22,6 +22,28 @@ _DTYPE_RULE = """\
     close to exact up to ``N = 1e10``, up to 1e-3 off at ``N = 1e13``.
     (The closed forms in :mod:`sgdprob.analytic` use the exact ``N``.)"""
 
+_ROUNDING_RULE = """\
+    Long series are advanced several steps per multiply-add: the state
+    carried from one block of steps to the next is multiplied by a power
+    of the decay that is itself rounded, and series along the
+    faster-varying axis of memory are advanced side by side. These
+    roundings compound from step to step like a tiny change of the
+    horizon, so the output ``y_t`` can differ from a plain loop over the
+    same float64 recurrence by up to ``40 * 2**-53 * A_t`` (and between
+    memory layouts of the same data by twice that), where ``A_t`` runs
+    the recurrence on absolute values with the previous output added in:
+    ``A_0 = 0``, ``A_t = a_t (A_{t-1} + |y_{t-1}|) + |b_t x_t|``, with
+    ``a_t`` and ``b_t`` the weights of ``y_{t-1}`` and ``x_t`` in the
+    update above. ``A_t`` is at most about ``min(t, N)`` times the
+    recent ``|y|``, so for an output of steady size the relative
+    difference is up to about ``4.4e-15 * min(t, N)``. For example,
+    ``leaky_sum`` of 10**5 ones at ``N = 1e6`` is 3.5e-13 (relative)
+    from the plain loop, which is within 2.3e-16 of the exact value of
+    the float64 recurrence; the bound is 2.2e-10 there. This is of the
+    order of the horizon error above: against the recurrence with the
+    exact ``N``, the kernel and the plain loop are equally accurate
+    (1.8e-12 and 1.4e-12 in that example)."""
+
 
 def _check_N(N):
     if type(N) is float or type(N) is int and N < 2 ** 63:   # made cheap
@@ -112,11 +134,9 @@ def leaky_sum(x, N, *, axis=-1, initial=0.0, out=None):
     -----
 {dtypes}
 
-    NaN in `x` propagates to every later output. Long series are advanced
-    several steps per multiply-add, and series along the faster-varying
-    axis of memory are advanced side by side, so results may differ from
-    a plain loop (and between memory layouts of the same data) by a few
-    units in the last place of the sum of absolute terms.
+{rounding}
+
+    NaN in `x` propagates to every later output.
 
     Examples
     --------
@@ -173,6 +193,8 @@ def ema(x, N, *, axis=-1, initial=0.0, out=None):
     Notes
     -----
 {dtypes}
+
+{rounding}
 
     Examples
     --------
@@ -234,6 +256,8 @@ def warmup_mean(x, N, *, axis=-1, initial=0.0, start=0, out=None):
     -----
 {dtypes}
 
+{rounding}
+
     Examples
     --------
     >>> import numpy as np
@@ -250,5 +274,6 @@ def warmup_mean(x, N, *, axis=-1, initial=0.0, start=0, out=None):
 
 
 for _f in (leaky_sum, ema, warmup_mean):
-    _f.__doc__ = _f.__doc__.replace("{dtypes}", _DTYPE_RULE)
+    _f.__doc__ = (_f.__doc__.replace("{dtypes}", _DTYPE_RULE)
+                  .replace("{rounding}", _ROUNDING_RULE))
 del _f

@@ -592,6 +592,28 @@ def least_squares_noise(X, y):
                              (Sigma1 + Sigma1.T) / 2)
 
 
+def _full_rank(X, H):
+    """(lam, Q) of H = X^T X / n; ValueError naming X if H is singular
+    or numerically singular (the test of _quadratic.positive_definite)."""
+    lam, Q = _quadratic.hessian(H)
+    n, p = np.shape(X)
+    if lam[0] <= p * np.finfo(float).eps * np.abs(lam).max():
+        if n < p:
+            why = (f"X has fewer rows than columns ({n} < {p}); use at "
+                   f"least {p} rows whose columns are not collinear")
+        else:
+            why = ("the columns of X are collinear, or nearly so; drop "
+                   "or combine the redundant columns")
+        raise ValueError(
+            f"X^T X / n is singular or numerically singular: {why}. Its "
+            f"smallest eigenvalue, {lam[0]:.3g}, is zero up to rounding "
+            f"(at most {p} eps times the largest, {lam[-1]:.3g}), so the "
+            "loss is flat along a direction, the least-squares optimum "
+            "is not unique, and SGD's covariance along that direction is "
+            "not set by the data: there is no stationary covariance")
+    return lam, Q
+
+
 def mandt_stationary_cov(X, y, *, eta, B):
     """Langevin prediction of the stationary covariance of SGD on least
     squares.
@@ -623,8 +645,9 @@ def mandt_stationary_cov(X, y, *, eta, B):
     Raises
     ------
     ValueError
-        If ``X^T X`` is singular (no positive definite H) or the inputs
-        are malformed (see :func:`least_squares_noise`).
+        If ``X^T X / n`` is singular or numerically singular (fewer
+        rows than columns, or collinear columns), or the inputs are
+        malformed (see :func:`least_squares_noise`).
 
     Notes
     -----
@@ -646,6 +669,7 @@ def mandt_stationary_cov(X, y, *, eta, B):
     (10, 10)
     """
     noise = least_squares_noise(X, y)
+    _full_rank(X, noise.H)
     return langevin_stationary_cov(noise.H, noise.Sigma1, eta=eta, B=B)
 
 
@@ -677,9 +701,10 @@ def sgd_least_squares_stationary_cov(X, y, *, eta, B):
     Raises
     ------
     ValueError
-        If ``X^T X`` is singular, the inputs are malformed (see
-        :func:`least_squares_noise`), or SGD diverges at this `eta` and
-        `B` (the covariance then grows without bound).
+        If ``X^T X / n`` is singular or numerically singular (fewer
+        rows than columns, or collinear columns), the inputs are
+        malformed (see :func:`least_squares_noise`), or SGD diverges at
+        this `eta` and `B` (the covariance then grows without bound).
 
     Notes
     -----
@@ -720,8 +745,7 @@ def sgd_least_squares_stationary_cov(X, y, *, eta, B):
     noise = least_squares_noise(X, y)
     eta = _quadratic.positive(eta, "eta")
     B = _quadratic.positive(B, "B")
-    lam, Q = _quadratic.hessian(noise.H)
-    _quadratic.positive_definite(lam)
+    lam, Q = _full_rank(X, noise.H)
     p = lam.shape[0]
 
     Z = _quadratic.real_array(X, "X") @ Q                # rows z_r

@@ -372,7 +372,7 @@ def grad2(x, ygrad, *, out=None):
 
     Since ``W.grad[b, j, i]^2 = ygrad[b, j]^2 x[b, i]^2``, ``W.grad2`` is
     the GEMM of the squared data. The batch is taken in blocks of at
-    most 256 rows whose squares go to a scratch buffer of about 4 MiB
+    most 256 rows whose squares go to a scratch buffer of at most 3 MiB
     (one row of `x` and `ygrad` if that is larger), so the memory used
     is the output plus that buffer, never the ``B x J x I`` per-sample
     array (an `out` whose strides the BLAS cannot write, such as a
@@ -510,8 +510,10 @@ def variance(x, ygrad, ddof=0, *, out=None):
     -----
 {ygrad}
 
-{dtypes} Here float32 data are accumulated in float64 and
-    only the result is rounded to float32.
+{dtypes}
+
+    One exception to that: this function accumulates float32 data in
+    float64 and rounds only the result to float32.
 
     ``W.grad2 - W.grad**2`` loses every digit when the per-sample
     gradients spread little around a large mean (gradients of

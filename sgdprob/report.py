@@ -946,7 +946,7 @@ def plot_gradient_stream(gs, path, coordinate="intercept", N=100.0):
 
 def plot_rmsprop_batch_size(run, path):
     """Where RMSProp's s settles against B, for W.grad**2 and W.grad2."""
-    fig = _pyplot_free_figure((11, 4.6))
+    fig = _pyplot_free_figure((12.5, 4.6))
     ax1, ax2 = fig.subplots(1, 2)
     exact = run.exact()
     p = len(run.g)
@@ -976,28 +976,31 @@ def plot_rmsprop_batch_size(run, path):
     import matplotlib
     cmap = matplotlib.colormaps["viridis"]
     order = np.argsort(frac)
+    names = []
     for rank, j in enumerate(order):
         col = cmap(rank / (p - 1))
-        ax2.plot(Bline, (run.g[j] ** 2 + run.sigma2[j] / Bline) / norm[j],
-                 color=col, lw=1)
+        names.append(ax2.plot(
+            Bline, (run.g[j] ** 2 + run.sigma2[j] / Bline) / norm[j],
+            color=col, lw=1, marker="o", mfc="none", ms=5, markevery=[],
+            label=f"{run.feature_names[j]}  ({frac[j]:.2g})")[0])
         ax2.plot(run.Bs, run.s_avg[:, 0, j] / norm[j], "o", mfc="none",
                  ms=5, color=col)
         ax2.plot(run.Bs, run.s_avg[:, 1, j] / norm[j], "s", mfc="none",
                  ms=5, color=col)
-    for j in order[[0, -1]]:
-        ax2.annotate(run.feature_names[j],
-                     (run.Bs[-1], run.s_avg[-1, 0, j] / norm[j]),
-                     xytext=(6, 0), textcoords="offset points", fontsize=8,
-                     va="center")
+    # one legend entry per coordinate, top to bottom as the lines end at
+    # large B (by g^2 / (g^2 + sigma^2), the value they tend to)
+    fig.legend(handles=names[::-1], loc="outside right center", fontsize=8,
+               frameon=False, title="coordinate\n(g^2 / (g^2 + sigma^2))",
+               title_fontsize=8)
     ax2.plot([], [], "s", mfc="none", color="k", label="from W.grad2")
     ax2.plot([], [], "o", mfc="none", color="k", label="from W.grad**2")
     ax2.plot([], [], "-", color="k", label="(g^2 + sigma^2/B) / "
              "(g^2 + sigma^2)")
-    ax2.set(xscale="log", yscale="log", xlim=(0.7, run.Bs[-1] * 3),
+    ax2.set(xscale="log", yscale="log", xlim=(0.7, run.Bs[-1] * 1.5),
             xlabel="batch size B", ylabel="s / (g^2 + sigma^2)",
             title=f"Each of the {p} coordinates, over its own "
                   "g^2 + sigma^2")
-    ax2.legend(loc="lower left", fontsize=8)
+    ax2.legend(handles=ax2.get_lines()[-3:], loc="lower left", fontsize=8)
     fig.suptitle(f"Least squares on the diabetes data: RMSProp's s "
                  f"(N = {run.N:g}) from {run.steps} batches per B, "
                  f"error bars 5 s.e.")

@@ -1,6 +1,8 @@
 """Closed forms of SGD and its Langevin model on a quadratic, checked
 against SciPy's Lyapunov solvers, Van Loan's matrix exponential, the
 one-dimensional formulas and an independent least-squares computation."""
+import re
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -326,7 +328,7 @@ def test_bad_least_squares_arguments():
         analytic.least_squares_noise(np.ones(5), y)
     with pytest.raises(ValueError, match="X must be finite"):
         analytic.least_squares_noise(np.full((5, 2), np.nan), y)
-    with pytest.raises(ValueError, match="H must be positive definite"):
+    with pytest.raises(ValueError, match=r"X\^T X / n is singular"):
         analytic.mandt_stationary_cov(X, y + np.arange(5), eta=0.1, B=1)
 
 
@@ -375,8 +377,46 @@ def test_sgd_least_squares_stationary_cov_bad_arguments(kw, match):
         analytic.sgd_least_squares_stationary_cov(X[:, :3], y, **args)
 
 
-def test_sgd_least_squares_stationary_cov_singular():
-    X = np.ones((5, 2))                   # two equal columns: X^T X singular
-    with pytest.raises(ValueError, match="positive definite"):
-        analytic.sgd_least_squares_stationary_cov(X, np.arange(5.0),
-                                                  eta=0.1, B=1)
+def _fewer_rows():
+    return np.random.default_rng(1).normal(size=(3, 5))
+
+
+def _equal_columns():
+    return np.ones((5, 2))
+
+
+def _sum_column():
+    # the third column is the sum of the first two, up to rounding: the
+    # smallest eigenvalue of X^T X / n comes out near +-1e-16, not 0
+    X = np.random.default_rng(2).normal(size=(40, 2)) * [0.1, 3.0]
+    return np.column_stack([X, X[:, 0] + X[:, 1]])
+
+
+@pytest.mark.parametrize("func", ["mandt_stationary_cov",
+                                  "sgd_least_squares_stationary_cov"])
+@pytest.mark.parametrize("make_X, why", [
+    (_fewer_rows, r"X has fewer rows than columns \(3 < 5\)"),
+    (_equal_columns, "the columns of X are collinear"),
+    (_sum_column, "the columns of X are collinear"),
+])
+def test_singular_X_message_names_X(func, make_X, why):
+    # the user passed X, not H: the message says what is wrong with X
+    X = make_X()
+    y = np.arange(len(X), dtype=float)
+    with pytest.raises(ValueError) as info:
+        getattr(analytic, func)(X, y, eta=0.1, B=1)
+    message = str(info.value)
+    assert message.startswith(
+        "X^T X / n is singular or numerically singular: ")
+    assert re.search(why, message)
+    assert "is zero up to rounding" in message
+    assert "there is no stationary covariance" in message
+    assert "H must" not in message
+
+
+def test_full_rank_X_is_accepted():
+    # the same check passes a well-conditioned X of few rows
+    X = _fewer_rows().T                   # (5, 3)
+    y = np.arange(5.0)
+    C = analytic.sgd_least_squares_stationary_cov(X, y, eta=0.1, B=1)
+    assert np.all(np.linalg.eigvalsh(C) > 0)

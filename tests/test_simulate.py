@@ -373,6 +373,33 @@ def test_batch_noise_cov_whole_set_without_replacement():
     assert np.abs(with_repl).max() > 1e6 * bound
 
 
+def test_batch_noise_cov_stderr_needs_many_batches():
+    # Notes: at K = 2 stderr is 0 up to rounding; at K = 10 it is biased
+    # low by about a quarter; from K = 100 on it is the spread of cov
+    # over repeated runs to about 20 %, its own relative spread being
+    # about sqrt(3.5 / K) on the diagonal and sqrt(2 / K) off it.
+    G = np.random.default_rng(7).standard_normal((1000, 2))
+    cov, se = sgdprob.batch_noise_cov(G, 4, n_batches=2, rng=0)
+    assert np.all(se <= 1e-12 * np.abs(cov).max())
+    R = 400
+    for K, low, high in [(10, 0.61, 0.91), (100, 0.82, 1.18)]:
+        runs = [sgdprob.batch_noise_cov(G, 4, n_batches=K, rng=1000 * K + r)
+                for r in range(R)]
+        covs = np.array([c for c, _ in runs])
+        ses = np.array([s for _, s in runs])
+        ratio = ses / covs.std(axis=0)
+        # the mean ratio over R runs, expected 0.76 at K = 10 and 1 at
+        # K = 100, has a standard error of about 0.03 (0.42 / sqrt(R)
+        # from stderr, 1 / sqrt(2 R) relative from covs.std): the bounds
+        # are 5 of them either side
+        assert np.all((low < ratio.mean(axis=0))
+                      & (ratio.mean(axis=0) < high)), (K, ratio.mean(0))
+        if K == 100:
+            spread = ratio.std(axis=0) / ratio.mean(axis=0)
+            assert np.all(spread < 0.25), spread
+            assert np.all(spread[[0, 1], [0, 1]] > 0.12), spread
+
+
 def exact_sgd_least_squares_cov(X, y, eta, B):
     """Stationary covariance of SGD on least squares with replacement
     (derivation in test_analytic_sgd.exact_sgd_least_squares_cov)."""
