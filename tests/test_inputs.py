@@ -1340,8 +1340,9 @@ def monte_carlo_rows(fname, f, ref, data, params):
         row("B-1", B=1)
         if fname == "langevin":     # B only scales the noise
             row("B-huge", B=HUGE)
-        else:
-            row("B-huge", Err(MemoryError, r"B"), B=HUGE)
+        # Elsewhere a huge B is a real run: its batches are drawn in
+        # pieces of bounded scratch, a run that Ctrl-C stops
+        # (tests/test_resources.py), so no quick case covers it.
     if "replicas" in counts:
         row("replicas-huge", Err((ValueError, MemoryError), TOO_BIG),
             replicas=HUGE, phi0=PHI0[0])
@@ -1377,9 +1378,6 @@ def monte_carlo_rows(fname, f, ref, data, params):
         Err(ValueError, rf"\b{first_count}\b"),
         **{first_count: 1 if first_count == "n_batches" else 0},
         rng=np.random.default_rng(5))
-    if fname != "langevin":
-        row("B-huge-generator-untouched", Err(MemoryError, r"B"), B=HUGE,
-            rng=np.random.default_rng(5))
     row("rng-seedsequence", rng=np.random.SeedSequence(5))
     if fname in ("sgd_least_squares", "batch_noise_cov"):
         row("replace-false", replace=False)
