@@ -5,7 +5,7 @@ in memory the way user code meets arrays: axes stored in any order
 (transposed views), every axis stepped by 1 or 2 in either direction
 (sliced and reversed views), or repeated along one axis with stride 0
 (np.broadcast_to). The cells of the storage that the view skips hold NaN,
-so a kernel that reads outside its operand shows it.
+(0 for integers), so a kernel that reads outside its operand shows it.
 """
 import numpy as np
 from hypothesis import strategies as st
@@ -43,9 +43,11 @@ def relaid(draw, a):
     a = np.asarray(a)
     order = draw(st.permutations(range(a.ndim)))
     steps = [draw(st.sampled_from([1, 2, -1, -2])) for _ in range(a.ndim)]
+    fill = np.nan if a.dtype.kind == "f" else 0
     store = np.full(tuple(abs(steps[k]) * a.shape[k] for k in order),
-                    np.nan, dtype=a.dtype)
-    view = store[tuple(slice(None, None, steps[k]) for k in order)]
+                    fill, dtype=a.dtype)
+    view = store[tuple(slice(None, None, steps[k]) for k in order)
+                 + (Ellipsis,)]
     view = view.transpose(np.argsort(order))
     view[...] = a
     return view
