@@ -52,6 +52,19 @@ def test_matches_reference(kind, x, N, initial, start, data):
 
 
 @settings(deadline=None)
+@given(kind=st.sampled_from(KINDS), x=series(), N=horizons,
+       initial=finite, start=st.integers(0, 50), data=st.data())
+def test_out_may_be_the_series(kind, x, N, initial, start, data):
+    # each block of x is read before its outputs are written over it
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    ref, A = running_nd(kind, x, N, initial,
+                        start if kind == "warmup_mean" else 0, axis)
+    y = call(kind, x, N, axis, initial, start, out=x)
+    assert y is x
+    assert np.all(np.abs(y - ref) <= tolerance(ref, A, y.dtype))
+
+
+@settings(deadline=None)
 @given(kind=st.sampled_from(KINDS), shapes=leading_shapes(4),
        n=st.integers(0, 12), dtype=dtypes, data=st.data())
 def test_parameters_broadcast_against_the_series(kind, shapes, n, dtype,

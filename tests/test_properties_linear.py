@@ -19,10 +19,11 @@ The reference errs by the same formula with the u of long double.
 """
 import numpy as np
 from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 from sgdprob import linear
-from strategies import (dtypes, leading_shapes, operand, relaid, subnormal,
-                        unit)
+from strategies import (dtypes, floats, leading_shapes, operand, relaid,
+                        subnormal, unit)
 
 U_REF = float(np.finfo(np.longdouble).eps) / 2
 
@@ -33,6 +34,9 @@ def batch_sizes(least=1):
                      st.sampled_from([63, 64, 65, 255, 256, 257]))
 
 widths = st.integers(0, 5)
+# variance works on output tiles of 32 x 256 and 64 rows of data at once
+tile_rows = st.one_of(st.integers(0, 5), st.sampled_from([31, 32, 33]))
+tile_cols = st.one_of(st.integers(0, 5), st.sampled_from([255, 256, 257]))
 
 
 def ld(a):
@@ -243,7 +247,9 @@ def two_pass_variance(g, ddof):
 
 
 @settings(deadline=None)
-@given(xy=batches(B=batch_sizes(2)),
+@given(xy=batches(B=st.one_of(st.integers(2, 6),
+                             st.sampled_from([63, 64, 65])),
+                 I=tile_cols, J=tile_rows),
        ddof=st.sampled_from([0, 1]), data=st.data())
 def test_variance_is_the_two_pass_variance_of_per_sample_grad(xy, ddof,
                                                               data):
@@ -322,3 +328,36 @@ def test_noise_scale_parts_are_the_unbiased_estimates(xy):
         B - 1) * mean_sq + tiny
     assert_within(ns.trace_sigma, trace, trace_bound)
     assert_within(ns.grad_norm_sq, norm_sq, norm_bound)
+
+
+# ------------------------------------------------- out= naming an input
+
+
+@settings(deadline=None)
+@given(n=st.integers(1, 6), lead=leading_shapes(1), dtype=dtypes,
+       data=st.data())
+def test_out_may_be_an_input(n, lead, dtype, data):
+    # Square cores, so that every output has the shape of either input.
+    a, b = (data.draw(hnp.arrays(dtype, lead[0] + (n, n),
+                                 elements=floats(dtype)))
+            for _ in range(2))
+    for fn in (linear.forward, linear.input_grad, linear.grad,
+               linear.grad2, linear.variance, linear.moments):
+        for k in (0, 1):
+            # The result goes to a fresh array and is copied over the
+            # input: the same numbers as without out=, from the same
+            # inputs in the same layout.
+            args = [data.draw(relaid(a)), data.draw(relaid(b))]
+            fresh = fn(*args)
+            if fn is linear.moments:
+                out = (args[k], args[1 - k])
+            else:
+                out = args[k]
+            got = fn(*args, out=out)
+            if fn is linear.moments:
+                assert got[0] is out[0] and got[1] is out[1]
+                np.testing.assert_array_equal(got[0], fresh[0])
+                np.testing.assert_array_equal(got[1], fresh[1])
+            else:
+                assert got is out
+                np.testing.assert_array_equal(got, fresh)
