@@ -27,11 +27,14 @@ from strategies import (dtypes, floats, leading_shapes, operand, relaid,
 
 U_REF = float(np.finfo(np.longdouble).eps) / 2
 
-# Batch sizes: a few samples, or around the blocks of 64 and 256 rows the
-# kernels cut the batch into.
+
+
 def batch_sizes(least=1):
+    """A few samples, or around the blocks of 64 and 256 rows that the
+    kernels cut a batch into."""
     return st.one_of(st.integers(least, 6),
                      st.sampled_from([63, 64, 65, 255, 256, 257]))
+
 
 widths = st.integers(0, 5)
 # variance works on output tiles of 32 x 256 and 64 rows of data at once
@@ -71,10 +74,6 @@ def batches(draw, B=batch_sizes(), I=widths, J=widths):
     return x, ygrad
 
 
-def result_type(*arrays):
-    return np.result_type(*arrays)
-
-
 @st.composite
 def out_for(draw, shape, dtype):
     """None, or an output array of `shape` and `dtype` in a drawn layout,
@@ -105,7 +104,7 @@ def test_forward_is_the_sum_over_i(I, J, B, data):
     lead_w, lead_x = data.draw(leading_shapes(2))
     W = data.draw(operand(lead_w + (J, I), data.draw(dtypes)))
     x = data.draw(operand(lead_x + (B, I), data.draw(dtypes)))
-    T = result_type(W, x)
+    T = np.result_type(W, x)
     terms = np.einsum("...ji,...bi->...bji", ld(W), ld(x))
     out = data.draw(out_for(terms.shape[:-1], T))
     y = linear.forward(W, x, out=out)
@@ -120,7 +119,7 @@ def test_input_grad_is_the_sum_over_j(I, J, B, data):
     lead_w, lead_y = data.draw(leading_shapes(2))
     W = data.draw(operand(lead_w + (J, I), data.draw(dtypes)))
     ygrad = data.draw(operand(lead_y + (B, J), data.draw(dtypes)))
-    T = result_type(W, ygrad)
+    T = np.result_type(W, ygrad)
     terms = np.einsum("...ji,...bj->...bij", ld(W), ld(ygrad))
     out = data.draw(out_for(terms.shape[:-1], T))
     xgrad = linear.input_grad(W, ygrad, out=out)
@@ -136,7 +135,7 @@ def test_input_grad_is_the_sum_over_j(I, J, B, data):
 @given(xy=batches(B=st.integers(0, 6)), data=st.data())
 def test_per_sample_grad_is_each_product(xy, data):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     # one product rounded once, as NumPy rounds it: equal, not close
     want = ygrad.astype(T)[..., :, :, None] * x.astype(T)[..., :, None, :]
     out = data.draw(out_for(want.shape, T))
@@ -149,7 +148,7 @@ def test_per_sample_grad_is_each_product(xy, data):
 @given(xy=batches(), data=st.data())
 def test_grad_is_the_mean_of_per_sample_grad(xy, data):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     B = x.shape[-2]
     per = linear.per_sample_grad(x, ygrad)
     out = data.draw(out_for(per.shape[:-3] + per.shape[-2:], T))
@@ -167,7 +166,7 @@ def test_grad_is_the_mean_of_per_sample_grad(xy, data):
 @given(xy=batches(), data=st.data())
 def test_grad2_is_at_least_grad_squared(xy, data):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     B = x.shape[-2]
     out = data.draw(out_for(np.broadcast_shapes(x.shape[:-2],
                                                 ygrad.shape[:-2])
@@ -195,7 +194,7 @@ def test_grad2_is_at_least_grad_squared(xy, data):
 @given(xy=batches(B=st.just(1)))
 def test_grad2_of_one_sample_is_grad_squared(xy):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     g = ld(linear.grad(x, ygrad))
     g2 = ld(linear.grad2(x, ygrad))
     # B = 1 scales by 1, exactly. g = fl(y x) is one rounding, so g^2 is
@@ -213,7 +212,7 @@ def test_grad2_of_one_sample_is_grad_squared(xy):
 @given(xy=batches(), data=st.data())
 def test_moments_are_grad_and_grad2(xy, data):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     B = x.shape[-2]
     shape = (np.broadcast_shapes(x.shape[:-2], ygrad.shape[:-2])
              + (ygrad.shape[-1], x.shape[-1]))
@@ -254,7 +253,7 @@ def two_pass_variance(g, ddof):
 def test_variance_is_the_two_pass_variance_of_per_sample_grad(xy, ddof,
                                                               data):
     x, ygrad = xy
-    T = result_type(x, ygrad)
+    T = np.result_type(x, ygrad)
     B = x.shape[-2]
     shape = (np.broadcast_shapes(x.shape[:-2], ygrad.shape[:-2])
              + (ygrad.shape[-1], x.shape[-1]))

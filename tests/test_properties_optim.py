@@ -29,8 +29,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import sgdprob
-from strategies import (dtypes, floats, leading_shapes, operand, relaid,
-                        subnormal, unit)
+from strategies import (dtypes, leading_shapes, operand, relaid, subnormal,
+                        unit)
 
 U = unit(np.float64)
 U_REF = float(np.finfo(np.longdouble).eps) / 2
