@@ -1,11 +1,13 @@
 """Property tests: identities of the running averages over generated
-shapes, strides, dtypes and parameters."""
+shapes, strides, dtypes and parameters (the other kernels have their own
+test_properties_*.py modules)."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import sgdprob
 from reference import U32, running_nd, tolerance
+from strategies import dtypes, leading_shapes, operand, relaid
 
 KINDS = ["leaky_sum", "ema", "warmup_mean"]
 
@@ -29,11 +31,12 @@ def series(draw, max_dims=3):
     return view
 
 
-def call(kind, x, N, axis, initial=0.0, start=0):
+def call(kind, x, N, axis, initial=0.0, start=0, out=None):
     if kind == "warmup_mean":
         return sgdprob.warmup_mean(x, N, axis=axis, initial=initial,
-                                   start=start)
-    return getattr(sgdprob, kind)(x, N, axis=axis, initial=initial)
+                                   start=start, out=out)
+    return getattr(sgdprob, kind)(x, N, axis=axis, initial=initial,
+                                  out=out)
 
 
 @settings(deadline=None)
@@ -45,6 +48,42 @@ def test_matches_reference(kind, x, N, initial, start, data):
     ref, A = running_nd(kind, x, N, initial,
                         start if kind == "warmup_mean" else 0, axis)
     assert y.dtype == x.dtype and y.shape == x.shape
+    assert np.all(np.abs(y - ref) <= tolerance(ref, A, y.dtype))
+
+
+@settings(deadline=None)
+@given(kind=st.sampled_from(KINDS), x=series(), N=horizons,
+       initial=finite, start=st.integers(0, 50), data=st.data())
+def test_out_may_be_the_series(kind, x, N, initial, start, data):
+    # each block of x is read before its outputs are written over it
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    ref, A = running_nd(kind, x, N, initial,
+                        start if kind == "warmup_mean" else 0, axis)
+    y = call(kind, x, N, axis, initial, start, out=x)
+    assert y is x
+    assert np.all(np.abs(y - ref) <= tolerance(ref, A, y.dtype))
+
+
+@settings(deadline=None)
+@given(kind=st.sampled_from(KINDS), shapes=leading_shapes(4),
+       n=st.integers(0, 12), dtype=dtypes, data=st.data())
+def test_parameters_broadcast_against_the_series(kind, shapes, n, dtype,
+                                                 data):
+    loop, N_shape, init_shape, start_shape = shapes
+    axis = data.draw(st.integers(0, len(loop)))
+    x = data.draw(operand(loop[:axis] + (n,) + loop[axis:], dtype,
+                          finite))
+    N = data.draw(operand(N_shape, np.float64, horizons))
+    initial = data.draw(operand(init_shape, np.float64, finite))
+    start = data.draw(operand(start_shape, np.int64, st.integers(0, 50)))
+    if kind != "warmup_mean":
+        start = np.zeros((), np.int64)
+    ref, A = running_nd(kind, x, N, initial, start, axis)
+    out = data.draw(st.one_of(st.none(),
+                              relaid(np.full(ref.shape, np.nan, dtype))))
+    y = call(kind, x, N, axis, initial, start, out=out)
+    assert y.dtype == x.dtype and y.shape == ref.shape
+    assert out is None or y is out
     assert np.all(np.abs(y - ref) <= tolerance(ref, A, y.dtype))
 
 
