@@ -440,15 +440,31 @@ sim_positive(npy_intp value, const char *name, npy_intp least)
     return 0;
 }
 
+/* n elements of el bytes (at least one byte), or NULL with MemoryError
+ * if malloc refuses or the size does not fit in npy_intp. */
+static void *
+sim_alloc(npy_intp n, size_t el)
+{
+    npy_intp bytes = sim_product(n, (npy_intp)el);
+    void *p;
+
+    if (bytes < 0) {
+        return NULL;
+    }
+    p = PyMem_RawMalloc(bytes > 0 ? (size_t)bytes : 1);
+    if (p == NULL) {
+        PyErr_NoMemory();
+    }
+    return p;
+}
+
 /* 0 .. n-1 for a Fisher-Yates draw, or NULL with MemoryError. */
 static npy_intp *
 sim_identity(npy_intp n)
 {
-    npy_intp *perm = PyMem_RawMalloc((size_t)(n > 0 ? n : 1)
-                                     * sizeof(npy_intp));
+    npy_intp *perm = sim_alloc(n, sizeof(npy_intp));
 
     if (perm == NULL) {
-        PyErr_NoMemory();
         return NULL;
     }
     for (npy_intp k = 0; k < n; k++) {
@@ -506,12 +522,12 @@ sim_linear_gaussian_steps(PyObject *Py_UNUSED(self), PyObject *args)
     if (R > replicas) {
         R = replicas;
     }
-    z = PyMem_RawMalloc((size_t)(R * per) * sizeof(double));
-    zsum = PyMem_RawMalloc((size_t)(R * d) * sizeof(double));
-    if (z == NULL || zsum == NULL) {
+    /* R per <= max(per, SIM_BLOCK) and R d <= max(d, SIM_BLOCK) */
+    z = sim_alloc(R * per, sizeof(double));
+    zsum = z == NULL ? NULL : sim_alloc(R * d, sizeof(double));
+    if (zsum == NULL) {
         PyMem_RawFree(z);
-        PyMem_RawFree(zsum);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);
@@ -587,13 +603,12 @@ sim_least_squares_steps(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = PyMem_RawMalloc((size_t)B * sizeof(uint64_t));
-    grad = PyMem_RawMalloc((size_t)(p > 0 ? p : 1) * sizeof(double));
-    if (rows == NULL || grad == NULL) {
+    rows = sim_alloc(B, sizeof(uint64_t));
+    grad = rows == NULL ? NULL : sim_alloc(p, sizeof(double));
+    if (grad == NULL) {
         PyMem_RawFree(perm);
         PyMem_RawFree(rows);
-        PyMem_RawFree(grad);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);
@@ -654,10 +669,10 @@ sim_batch_means_py(PyObject *Py_UNUSED(self), PyObject *args)
     if (!replace && (perm = sim_identity(n)) == NULL) {
         return NULL;
     }
-    rows = PyMem_RawMalloc((size_t)B * sizeof(uint64_t));
+    rows = sim_alloc(B, sizeof(uint64_t));
     if (rows == NULL) {
         PyMem_RawFree(perm);
-        return PyErr_NoMemory();
+        return NULL;
     }
 
     sim_release(&gil, poll);
