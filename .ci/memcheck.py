@@ -126,6 +126,39 @@ def running_averages():
                                      out=fresh(x.shape, dtype)), nan, dtype)
 
 
+def running_layouts():
+    """The paths chosen by layout: many series side by side (more than
+    one group of lanes, or all sharing N at once), per-series N and
+    start, an invalid series among valid ones, and an output of more
+    than 2 MiB (faulted in page by page). Checked against the same
+    series run one after the other."""
+    for dtype in (np.float32, np.float64):
+        x = RNG.standard_normal((9, 1100)).astype(dtype)
+        N = 1.0 + 20.0 * RNG.random(1100)
+        start = RNG.integers(0, 30, 1100)
+        for f in (sgdprob.leaky_sum, sgdprob.ema, sgdprob.warmup_mean):
+            for n in (6.0, N, N[::-1]):
+                want = f(x.T.copy(), n).T
+                same(f(x, n, axis=0, out=fresh(x.shape, dtype)), want,
+                     dtype)
+        kw = dict(initial=0.25, start=start)
+        want = sgdprob.warmup_mean(x.T.copy(), N, **kw).T
+        same(sgdprob.warmup_mean(x, N, axis=0, out=fresh(x.shape, dtype),
+                                 **kw), want, dtype)
+        bad = N.copy()
+        bad[[3, 1050]] = [0.5, np.nan]
+        with np.errstate(invalid="ignore"):
+            want = gufuncs.ema(x.T.copy(), bad, 0.0).T
+            got = gufuncs.ema(x, bad, 0.0, axes=[(0,), (), (), (0,)],
+                              out=fresh(x.shape, dtype))
+        same(got, want, dtype)
+        same(np.isnan(got).all(axis=0), np.isnan(bad) | (bad < 1))
+    x = RNG.standard_normal((300, 1100))
+    for f in (sgdprob.ema, sgdprob.warmup_mean):
+        same(f(x, 7.0, out=fresh(x.shape, x.dtype)),
+             f(x.T.copy(), 7.0, axis=0).T)
+
+
 LINEAR_XY = [linear.grad, linear.grad2, linear.per_sample_grad,
              linear.moments, linear.variance]
 
@@ -180,6 +213,24 @@ def linear_layer():
                  nan, dtype)
 
 
+def linear_blocks():
+    """Several blocks of rows for the BLAS (B beyond 256 rows, or rows so
+    wide that a block of them is bounded by the scratch size) and several
+    output tiles of the variance, against NumPy."""
+    for dtype in (np.float32, np.float64):
+        for B, I, J in ((600, 7, 3), (300, 1600, 2), (70, 300, 40)):
+            x = RNG.standard_normal((B, 2 * I)).astype(dtype)[:, ::2]
+            yg = RNG.standard_normal((B, J)).astype(dtype)
+            x64, y64 = x.astype(np.float64), yg.astype(np.float64)
+            g, g2 = linear.moments(x, yg, out=(fresh((J, I), dtype),
+                                               fresh((J, I), dtype, 2)))
+            same(g, y64.T @ x64 / B, dtype)
+            same(g2, (y64 ** 2).T @ (x64 ** 2) / B, dtype)
+            v = linear.variance(x, yg, out=fresh((J, I), dtype))
+            per = y64[:, :, None] * x64[:, None, :]
+            same(v, per.var(axis=0), dtype)
+
+
 def optimiser_steps():
     for dtype in (np.float32, np.float64):
         a = [RNG.random((4, 3)).astype(dtype) + 0.5 for _ in range(5)]
@@ -195,6 +246,17 @@ def optimiser_steps():
         sgdprob.rmsprop_step(phi, s, a[2], a[3], eta=0.1, N=3.0,
                              out=(phi, s))
         same((phi, s), want, dtype)
+        nan = np.full((4, 3), np.nan)
+        with np.errstate(invalid="ignore"):
+            got = gufuncs.rmsprop_step(*a[:4], 0.1, 0.5, 0.0,
+                                       out=(fresh((4, 3), dtype),
+                                            fresh((4, 3), dtype, 2)))
+            same(got, (nan, nan), dtype)
+            got = gufuncs.adam_step(*a, 0, 0.1, 2.0, 2.0, 0.0,
+                                    out=(fresh((4, 3), dtype),
+                                         fresh((4, 3), dtype, 2),
+                                         fresh((4, 3), dtype)))
+            same(got, (nan, nan, nan), dtype)
         raises(ValueError, sgdprob.rmsprop_step, *a[:4], eta=0.1, N=0.5)
         raises(ValueError, sgdprob.rmsprop_step, *a[:4], eta=np.inf, N=2.0)
         raises(ValueError, sgdprob.adam_step, *a, 0, eta=0.1, N_g=2.0,
@@ -225,13 +287,16 @@ def monte_carlo():
     y = RNG.standard_normal(8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for d, B in ((1, 1), (1, 5), (3, 1), (3, 4)):
+        # replicas in one block, in several (the last one partial), and
+        # in blocks of one (B d normals beyond a block)
+        for d, B, R in ((1, 1, 50), (1, 5, 900), (3, 1, 50), (3, 4, 400),
+                        (3, 2000, 3)):
             Hd, Sd = H[:d, :d], S[:d, :d]
             rec = sgdprob.sgd_quadratic(np.asfortranarray(Hd), Sd, eta=0.1,
-                                        B=B, steps=7, replicas=50,
+                                        B=B, steps=3, replicas=R,
                                         phi0=1.0, rng=3, record_every=2)
             same(rec[-1], sgdprob.sgd_quadratic(Hd, Sd, eta=0.1, B=B,
-                                                steps=6, replicas=50,
+                                                steps=2, replicas=R,
                                                 phi0=1.0, rng=3))
             lg = sgdprob.langevin(Hd, Sd, eta=0.1, B=B, time=0.5, dt=0.1,
                                   replicas=50, rng=4, record_every=1)
@@ -265,7 +330,9 @@ def monte_carlo():
 
 def main():
     running_averages()
+    running_layouts()
     linear_layer()
+    linear_blocks()
     optimiser_steps()
     monte_carlo()
     print(f"memcheck.py: {checks} checks passed, sgdprob from "
