@@ -23,11 +23,14 @@ if os.environ.get("SGDPROB_WERROR") == "1":
 optimize = ["-O3"]
 link_args = []
 if os.environ.get("SGDPROB_SANITIZE") == "1":
-    # -fno-sanitize-recover: undefined behaviour aborts, as ASan errors
-    # do. Python's own flags hold -fwrapv, under which signed overflow is
-    # defined and so not checked; -fno-wrapv restores the check.
-    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                "-fno-omit-frame-pointer", "-g"]
+    # float-cast-overflow: a double converted to an integer it does not
+    # fit, which gcc's "undefined" leaves out. -fno-sanitize-recover:
+    # undefined behaviour aborts, as ASan errors do. Python's own flags
+    # hold -fwrapv, under which signed overflow is defined and so not
+    # checked; -fno-wrapv restores the check.
+    sanitize = ["-fsanitize=address,undefined,float-cast-overflow",
+                "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+                "-g"]
     optimize = ["-O1", "-fno-wrapv"] + sanitize
     link_args = sanitize
 

@@ -1,9 +1,10 @@
 """Call every kernel of sgdprob on small inputs, for a memory checker.
 
 Each kernel gets float32 and float64 data as strided, reversed,
-transposed (Fortran-ordered) and broadcast (zero-stride) views, writes
-into a fresh out= array (contiguous and strided), and is compared with
-its result for contiguous copies of the same data. It also gets empty
+transposed (Fortran-ordered), broadcast (zero-stride), unaligned and
+byte-swapped views, writes into a fresh out= array (contiguous and
+strided), and is compared with its result for contiguous copies of the
+same data. It also gets empty
 cores, inputs its C loop turns into NaN, and inputs the Python layer
 refuses.
 
@@ -85,15 +86,25 @@ def check(f, views, copies, dtype, **kwargs):
         same(got, want, dtype)
 
 
+def unaligned(a):
+    """A copy of a whose elements sit one byte off their alignment."""
+    block = np.zeros(a.nbytes + 1, np.uint8)
+    u = block[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    return u
+
+
 def views(a):
     """(view, contiguous copy) pairs of a 2-d array: strided, reversed,
-    Fortran-ordered and broadcast from the first row."""
+    Fortran-ordered, broadcast from the first row, unaligned and
+    byte-swapped."""
     wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
     wide[:, ::2] = a
     row = np.broadcast_to(a[:1], a.shape)
+    swapped = a.astype(a.dtype.newbyteorder())
     for v in (wide[:, ::2], a[::-1, ::-1].copy()[::-1, ::-1],
-              np.asfortranarray(a), row):
-        yield v, np.ascontiguousarray(v)
+              np.asfortranarray(a), row, unaligned(a), swapped):
+        yield v, np.ascontiguousarray(v, dtype=a.dtype)
 
 
 def running_averages():
@@ -118,6 +129,11 @@ def running_averages():
         check(sgdprob.warmup_mean, (x.T,), (x.T.copy(),), dtype, N=3.0,
               start=5, initial=1.0, axis=0)
         raises(ValueError, sgdprob.warmup_mean, x, 3.0, start=-1)
+        # the raw gufuncs on unaligned operands, out= included
+        for g, f in ((gufuncs.leaky_sum, sgdprob.leaky_sum),
+                     (gufuncs.ema, sgdprob.ema)):
+            same(g(unaligned(x), 4.0, 0.5, out=unaligned(x)),
+                 f(x, 4.0, initial=0.5), dtype)
         with np.errstate(invalid="ignore"):
             nan = np.full(x.shape, np.nan)
             for g in (gufuncs.leaky_sum, gufuncs.ema):
@@ -177,6 +193,14 @@ def linear_layer():
             check(linear.variance, (xv, yv, 1.5), (xc, yc, 1.5), dtype)
             same(linear.noise_scale(xv, yv), linear.noise_scale(xc, yc),
                  dtype)
+
+        # the raw gufuncs on unaligned operands, out= included
+        same(gufuncs.linear_grad2(unaligned(x), unaligned(yg),
+                                  out=unaligned(np.zeros((3, 5), dtype))),
+             linear.grad2(x, yg), dtype)
+        same(gufuncs.linear_forward(unaligned(W), unaligned(x),
+                                    out=unaligned(np.zeros((6, 3), dtype))),
+             linear.forward(W, x), dtype)
 
         # stacks of batches, an output aliasing an input, empty cores
         xs, ys = np.stack([x, 2 * x]), np.stack([yg, -yg])
