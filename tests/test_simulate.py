@@ -656,3 +656,21 @@ def test_docstring_examples():
         for section in ["Parameters", "Returns", "Raises", "Notes",
                         "Examples"]:
             assert f"\n    {section}\n    ---" in doc, (name, section)
+
+
+@pytest.mark.parametrize("run", [
+    lambda: sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=2 ** 61, steps=1,
+                                  replicas=1, rng=0),
+    lambda: sgdprob.sgd_quadratic(np.eye(2), np.eye(2), eta=0.1, B=2 ** 60,
+                                  steps=1, replicas=1, rng=0),
+    lambda: sgdprob.sgd_least_squares(np.ones((3, 2)), np.ones(3), eta=0.1,
+                                      B=2 ** 62, steps=1, replicas=1,
+                                      rng=0),
+    lambda: sgdprob.batch_noise_cov(np.ones((3, 2)), 2 ** 62, n_batches=2,
+                                    rng=0),
+], ids=["sgd_quadratic_1d", "sgd_quadratic_2d", "sgd_least_squares",
+        "batch_noise_cov"])
+def test_batch_size_whose_scratch_overflows_raises_memory_error(run):
+    # B normals or row numbers of 8 bytes each: 8 B overflows 64 bits
+    with pytest.raises(MemoryError):
+        run()
