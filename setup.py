@@ -6,6 +6,10 @@ npyrandom (numpy/random/lib), whose normals are those of
 numpy.random.Generator.
 
 Set SGDPROB_WERROR=1 to turn compiler warnings into errors (CI does).
+Set SGDPROB_SANITIZE=1 to build with AddressSanitizer and
+UndefinedBehaviorSanitizer at -O1, with frame pointers and debug
+information; any finding aborts. Such a build loads only into a Python
+that has the sanitizer runtimes preloaded, as .ci/sanitize does.
 """
 import os
 
@@ -16,6 +20,20 @@ warnings = ["-Wall", "-Wextra", "-Wshadow"]
 if os.environ.get("SGDPROB_WERROR") == "1":
     warnings.append("-Werror")
 
+optimize = ["-O3"]
+link_args = []
+if os.environ.get("SGDPROB_SANITIZE") == "1":
+    # float-cast-overflow: a double converted to an integer it does not
+    # fit, which gcc's "undefined" leaves out. -fno-sanitize-recover:
+    # undefined behaviour aborts, as ASan errors do. Python's own flags
+    # hold -fwrapv, under which signed overflow is defined and so not
+    # checked; -fno-wrapv restores the check.
+    sanitize = ["-fsanitize=address,undefined,float-cast-overflow",
+                "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+                "-g"]
+    optimize = ["-O1", "-fno-wrapv"] + sanitize
+    link_args = sanitize
+
 gufuncs = Extension(
     "sgdprob._gufuncs",
     sources=["csrc/_gufuncs.c", "csrc/running_average.c",
@@ -25,8 +43,9 @@ gufuncs = Extension(
     include_dirs=[np.get_include(), "csrc"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
-    extra_compile_args=["-O3", "-std=c11", "-fno-math-errno",
-                        "-ffp-contract=off"] + warnings,
+    extra_compile_args=optimize + ["-std=c11", "-fno-math-errno",
+                                   "-ffp-contract=off"] + warnings,
+    extra_link_args=link_args,
 )
 
 # numpy.get_include() is numpy/_core/include; npyrandom sits in
@@ -42,8 +61,9 @@ simulate = Extension(
     libraries=["npyrandom", "m"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
-    extra_compile_args=["-O3", "-std=c11", "-fno-math-errno",
-                        "-ffp-contract=off"] + warnings,
+    extra_compile_args=optimize + ["-std=c11", "-fno-math-errno",
+                                   "-ffp-contract=off"] + warnings,
+    extra_link_args=link_args,
 )
 
 setup(ext_modules=[gufuncs, simulate])

@@ -607,8 +607,11 @@ LIN_FN(lin_moments_loop)(int want_g, int want_g2, char **args,
     npy_intp n = dimensions[0], B = dimensions[1], ni = dimensions[2];
     npy_intp nj = dimensions[3];
     npy_intp const *cs = steps + nargs;
-    npy_intp sgj = cs[4], sgi = cs[5];
-    npy_intp sg2j = want_g ? cs[6] : cs[4], sg2i = want_g ? cs[7] : cs[5];
+    /* core strides: x, ygrad, then those of each output asked for and
+     * nothing after them (grad has no cs[6]) */
+    int c2 = want_g ? 6 : 4;
+    npy_intp sgj = want_g ? cs[4] : 0, sgi = want_g ? cs[5] : 0;
+    npy_intp sg2j = want_g2 ? cs[c2] : 0, sg2i = want_g2 ? cs[c2 + 1] : 0;
     int k2 = want_g ? 3 : 2;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
     char *x0 = args[0], *y0 = args[1];

@@ -683,3 +683,4 @@ def test_docstring_examples():
         for section in ["Parameters", "Returns", "Raises", "Notes",
                         "Examples"]:
             assert f"\n    {section}\n    ---" in doc, (name, section)
+
