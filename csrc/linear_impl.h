@@ -240,7 +240,7 @@ LIN_FN(lin_moments)(npy_intp B,         /* samples */
                     lin_buffer *buf)    /* scratch */
 {
     lin_operand xv, yv, gv, g2v, p, q;
-    int x_direct, y_direct, g_direct = 1, g2_direct = 1;
+    int x_direct, y_direct, g_direct = 1, g2_direct = 1, g_whole;
     npy_intp rows, row_items = 0;
     double alpha;
 
@@ -291,12 +291,25 @@ LIN_FN(lin_moments)(npy_intp B,         /* samples */
     }
 
     alpha = 1.0 / (double)B;
+
+    /* Data the BLAS reads as they lie give W.grad in GEMMs of up to
+     * LIN_DIRECT_ROWS rows, not one per block of the squares. */
+    g_whole = g != NULL && x_direct && y_direct;
+    for (npy_intp b0 = 0; g_whole && b0 < B; b0 += LIN_DIRECT_ROWS) {
+        npy_intp nb = B - b0 < LIN_DIRECT_ROWS ? B - b0 : LIN_DIRECT_ROWS;
+
+        p = LIN_FN(lin_down)(&xv, b0, sxb);
+        q = LIN_FN(lin_down)(&yv, b0, syb);
+        LIN_FN(lin_gemm)(&gv, ni, nj, nb, alpha, &p, p.trans,
+                         &q, lin_flip(q.trans), b0 == 0 ? 0.0 : 1.0);
+    }
+
     for (npy_intp b0 = 0; b0 < B; b0 += rows) {
         npy_intp nb = B - b0 < rows ? B - b0 : rows;
         double beta = b0 == 0 ? 0.0 : 1.0;
         char *xb = x + b0 * sxb, *yb = y + b0 * syb;
 
-        if (g != NULL) {
+        if (g != NULL && !g_whole) {
             if (x_direct) {
                 p = LIN_FN(lin_down)(&xv, b0, sxb);
             }
