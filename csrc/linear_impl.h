@@ -535,37 +535,42 @@ LIN_FN(lin_fail)(char *p, npy_intp step, npy_intp n, npy_intp rows,
 
 /* Loops that NumPy calls: args, then outer strides, then core strides. */
 
-void
-LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
-                       npy_intp const *steps, void *NPY_UNUSED(data))
+/*
+ * forward and input_grad: the data operand (x or ygrad, (b, k)) times
+ * W (j, i) into the output (b, m): forward contracts over i (k = i,
+ * m = j), input_grad over j (k = j, m = i).
+ */
+static void
+LIN_FN(lin_apply_loop)(int forward, char **args,
+                       npy_intp const *dimensions, npy_intp const *steps)
 {
-    /* (j,i),(b,i)->(b,j): W, x -> y */
     npy_intp n = dimensions[0], nj = dimensions[1], ni = dimensions[2];
     npy_intp B = dimensions[3];
+    npy_intp k = forward ? ni : nj, m = forward ? nj : ni;
     npy_intp const *cs = steps + 3;
     lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
 
-    char *W0 = args[0], *x0 = args[1];
-    npy_intp sW = steps[0], sx = steps[1];
-    npy_intp swj = cs[0], swi = cs[1], sxb = cs[2], sxi = cs[3];
+    char *W0 = args[0], *d0 = args[1];
+    npy_intp sW = steps[0], sd = steps[1];
+    npy_intp swj = cs[0], swi = cs[1], sdb = cs[2], sdk = cs[3];
     const char *lo, *hi;
 
-    LIN_FN(lin_out_span)(args[2], steps[2], n, B, nj, cs[4], cs[5],
+    LIN_FN(lin_out_span)(args[2], steps[2], n, B, m, cs[4], cs[5],
                          &lo, &hi);
     if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
                            &buf[LIN_BUF_IN0]) < 0
-        || LIN_FN(lin_detach)(&x0, &sx, n, B, ni, &sxb, &sxi, lo, hi,
+        || LIN_FN(lin_detach)(&d0, &sd, n, B, k, &sdb, &sdk, lo, hi,
                               &buf[LIN_BUF_IN1]) < 0) {
-        LIN_FN(lin_fail)(args[2], steps[2], n, B, nj, cs[4], cs[5]);
+        LIN_FN(lin_fail)(args[2], steps[2], n, B, m, cs[4], cs[5]);
         n = 0;
     }
     for (npy_intp t = 0; t < n; t++) {
-        char *W = W0 + t * sW, *x = x0 + t * sx;
-        char *y = args[2] + t * steps[2];
+        char *W = W0 + t * sW, *d = d0 + t * sd;
+        char *out = args[2] + t * steps[2];
 
-        if (LIN_FN(lin_apply)(1, B, nj, ni, W, swj, swi,
-                              x, sxb, sxi, y, cs[4], cs[5], buf) < 0) {
-            LIN_FN(lin_fill)(B, nj, y, cs[4], cs[5], (T)NPY_NAN);
+        if (LIN_FN(lin_apply)(forward, B, nj, ni, W, swj, swi,
+                              d, sdb, sdk, out, cs[4], cs[5], buf) < 0) {
+            LIN_FN(lin_fill)(B, m, out, cs[4], cs[5], (T)NPY_NAN);
             lin_flag_invalid();
         }
     }
@@ -573,41 +578,19 @@ LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
 }
 
 void
+LIN_FN(linear_forward)(char **args, npy_intp const *dimensions,
+                       npy_intp const *steps, void *NPY_UNUSED(data))
+{
+    /* (j,i),(b,i)->(b,j): W, x -> y */
+    LIN_FN(lin_apply_loop)(1, args, dimensions, steps);
+}
+
+void
 LIN_FN(linear_input_grad)(char **args, npy_intp const *dimensions,
                           npy_intp const *steps, void *NPY_UNUSED(data))
 {
     /* (j,i),(b,j)->(b,i): W, ygrad -> x.grad */
-    npy_intp n = dimensions[0], nj = dimensions[1], ni = dimensions[2];
-    npy_intp B = dimensions[3];
-    npy_intp const *cs = steps + 3;
-    lin_buffer buf[LIN_NBUF] = {{NULL, 0}};
-
-    char *W0 = args[0], *y0 = args[1];
-    npy_intp sW = steps[0], sy = steps[1];
-    npy_intp swj = cs[0], swi = cs[1], syb = cs[2], syj = cs[3];
-    const char *lo, *hi;
-
-    LIN_FN(lin_out_span)(args[2], steps[2], n, B, ni, cs[4], cs[5],
-                         &lo, &hi);
-    if (LIN_FN(lin_detach)(&W0, &sW, n, nj, ni, &swj, &swi, lo, hi,
-                           &buf[LIN_BUF_IN0]) < 0
-        || LIN_FN(lin_detach)(&y0, &sy, n, B, nj, &syb, &syj, lo, hi,
-                              &buf[LIN_BUF_IN1]) < 0) {
-        LIN_FN(lin_fail)(args[2], steps[2], n, B, ni, cs[4], cs[5]);
-        n = 0;
-    }
-    for (npy_intp t = 0; t < n; t++) {
-        char *W = W0 + t * sW, *yg = y0 + t * sy;
-        char *xg = args[2] + t * steps[2];
-
-        if (LIN_FN(lin_apply)(0, B, nj, ni, W, swj, swi,
-                              yg, syb, syj, xg, cs[4], cs[5],
-                              buf) < 0) {
-            LIN_FN(lin_fill)(B, ni, xg, cs[4], cs[5], (T)NPY_NAN);
-            lin_flag_invalid();
-        }
-    }
-    lin_release(buf, LIN_NBUF);
+    LIN_FN(lin_apply_loop)(0, args, dimensions, steps);
 }
 
 /* grad, grad2 and moments: which outputs a call of lin_moments fills */

@@ -24,9 +24,7 @@ from hypothesis.extra import numpy as hnp
 from sgdprob import linear
 from strategies import (dtypes, floats, leading_shapes, operand, relaid,
                         subnormal, unit)
-
-U_REF = float(np.finfo(np.longdouble).eps) / 2
-
+from test_linear import U_REF, assert_within, ld
 
 
 def batch_sizes(least=1):
@@ -42,25 +40,11 @@ tile_rows = st.one_of(st.integers(0, 5), st.sampled_from([31, 32, 33]))
 tile_cols = st.one_of(st.integers(0, 5), st.sampled_from([255, 256, 257]))
 
 
-def ld(a):
-    return np.asarray(a).astype(np.longdouble)
-
-
 def sum_bound(n, dtype, abs_sum, extra, scale=1.0):
     """Rounding bound of a sum of n terms whose |terms| add to abs_sum,
     computed in `dtype`, against the long double reference."""
     return (n + extra) * ((unit(dtype) + U_REF) * abs_sum
                           + subnormal(dtype) * scale)
-
-
-def assert_within(got, ref, bound):
-    got = np.asarray(got)
-    assert got.shape == np.shape(ref)
-    err = np.abs(ld(got) - ref)
-    ok = err <= bound
-    assert ok.all(), (
-        f"{np.count_nonzero(~ok)} of {ok.size} outside the rounding bound;"
-        f" worst error / bound = {np.max(err[~ok] / bound[~ok])}")
 
 
 @st.composite
