@@ -344,13 +344,16 @@ def monte_carlo():
            steps=3, replicas=2)
     raises(ValueError, sgdprob.sgd_least_squares, X, y, eta=0.1, B=9,
            steps=3, replicas=2, replace=False)
-    # scratch beyond any memory: MemoryError, not a size that wraps
-    raises(MemoryError, sgdprob.sgd_quadratic, 1.0, 1.0, eta=0.1,
-           B=2 ** 61, steps=1, replicas=1)
-    raises(MemoryError, sgdprob.sgd_least_squares, X, y, eta=0.1,
-           B=2 ** 62, steps=1, replicas=1)
-    raises(MemoryError, sgdprob.batch_noise_cov, G, 2 ** 62, n_batches=3)
-
+    # batches beyond one draw of 4096 normals or rows, drawn in pieces
+    # into scratch that does not grow with B
+    big = sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=5000, steps=2,
+                                replicas=2, rng=6, record_every=1)
+    same(big[-1], sgdprob.sgd_quadratic(1.0, 1.0, eta=0.1, B=5000,
+                                        steps=2, replicas=2, rng=6))
+    same(np.isfinite(sgdprob.sgd_least_squares(
+        X, y, eta=0.05, B=5000, steps=2, replicas=2, rng=6)).all(), True)
+    same(np.isfinite(sgdprob.batch_noise_cov(
+        G, 5000, n_batches=3, rng=6).cov).all(), True)
 
 def main():
     running_averages()
